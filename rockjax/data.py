@@ -1,0 +1,128 @@
+"""From `config.data` to train and validation image sets, with the split saved in the workdir.
+
+The source is the user's folder (`data.dir`) or, when that is empty, the generated default set. A
+folder with `train/` and `val/` (or `test/`) sub-folders is used as split; otherwise the images are
+split with a seeded, stratified split. The split (file lists) is saved as `split.json` in the
+workdir and reused from there, so a resumed run, and a later evaluation, see exactly the same
+validation files. `class_names.json` and `data_report.json` are written beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from absl import logging
+
+from rockjax import folder, splits, synthetic
+
+SPLIT_FOLDERS = ('val', 'validation', 'test')
+
+
+@dataclasses.dataclass
+class Dataset:
+  train: folder.ImageSet
+  val: folder.ImageSet
+  class_names: list[str]
+  report: dict
+
+
+def cache_dir(data_config) -> str:
+  return os.path.expanduser(data_config.cache_dir or os.environ.get('ROCKJAX_CACHE_DIR')
+                            or '~/.cache/rockjax')
+
+
+def data_root(data_config) -> str:
+  """The folder to read: the user's `data.dir`, or the generated set (generated on first use)."""
+  if data_config.dir:
+    return os.path.abspath(os.path.expanduser(data_config.dir))
+  s = data_config.synthetic
+  root = synthetic.ensure_dataset(cache_dir(data_config), s.num_per_class, s.image_size, s.seed)
+  logging.info('Using the generated rock-texture set at %s (set --config.data.dir to train on '
+               'your own photos).', root)
+  return root
+
+
+def explicit_split_folders(root: str) -> tuple[str, str] | None:
+  """(train, val) sub-folders when `root` is already split into train/ and val/ (or test/)."""
+  if not os.path.isdir(os.path.join(root, 'train')):
+    return None
+  for name in SPLIT_FOLDERS:
+    if os.path.isdir(os.path.join(root, name)):
+      return os.path.join(root, 'train'), os.path.join(root, name)
+  return None
+
+
+def _write_json(path: str, obj) -> None:
+  tmp = f'{path}.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=2)
+  os.replace(tmp, path)
+
+
+def _subset_by_paths(image_set: folder.ImageSet, paths: list[str], what: str) -> folder.ImageSet:
+  index = {p: i for i, p in enumerate(image_set.paths)}
+  missing = [p for p in paths if p not in index]
+  if missing:
+    logging.warning('%d %s file(s) of the saved split are no longer readable and are left out, '
+                    'e.g. %s', len(missing), what, missing[:3])
+  return image_set.subset([index[p] for p in paths if p in index])
+
+
+def split_image_set(image_set: folder.ImageSet, data_config, seed: int,
+                    saved_split: dict | None = None) -> tuple[folder.ImageSet, folder.ImageSet]:
+  """Reuses `saved_split` when given; otherwise a seeded stratified split."""
+  if saved_split is not None:
+    train = _subset_by_paths(image_set, saved_split['train'], 'training')
+    val = _subset_by_paths(image_set, saved_split['val'], 'validation')
+    known = set(saved_split['train']) | set(saved_split['val'])
+    new = [p for p in image_set.paths if p not in known]
+    if new:
+      logging.warning('%d file(s) appeared since the split was saved and are not used in this '
+                      'workdir (use a new --workdir to include them), e.g. %s', len(new), new[:3])
+    return train, val
+  train_idx, val_idx = splits.train_val_split(image_set.labels, data_config.val_fraction, seed,
+                                              num_classes=len(image_set.class_names))
+  return image_set.subset(train_idx), image_set.subset(val_idx)
+
+
+def load_dataset(config, workdir: str | None = None) -> Dataset:
+  """Reads, splits and describes the data; writes class names, report and split into `workdir`."""
+  data_config = config.data
+  root = data_root(data_config)
+  options = folder.ReadOptions.from_config(data_config)
+  cache = cache_dir(data_config)
+  split_path = os.path.join(workdir, 'split.json') if workdir else None
+  explicit = explicit_split_folders(root)
+  if explicit:
+    train = folder.read_folder(explicit[0], options, cache)
+    val = folder.read_folder(explicit[1], options, cache, class_names=train.class_names)
+    folder.log_report(train.report, 'train folder')
+    folder.log_report(val.report, 'val folder')
+    report = dict(train=train.report, val=val.report)
+    split_info = dict(method='folders', train_root=explicit[0], val_root=explicit[1])
+  else:
+    image_set = folder.read_folder(root, options, cache)
+    folder.log_report(image_set.report)
+    saved = None
+    if split_path and os.path.exists(split_path):
+      with open(split_path) as f:
+        saved = json.load(f)
+      logging.info('Reusing the split saved in %s.', split_path)
+    train, val = split_image_set(image_set, data_config, config.seed, saved)
+    report = image_set.report
+    split_info = dict(method='saved' if saved else 'stratified', seed=config.seed,
+                      val_fraction=data_config.val_fraction)
+  if len(train) == 0 or len(val) == 0:
+    raise folder.DataError(f'the split of {root!r} left {len(train)} training and {len(val)} '
+                           'validation images; both must be non-empty')
+  if workdir:
+    _write_json(os.path.join(workdir, 'class_names.json'), train.class_names)
+    _write_json(os.path.join(workdir, 'data_report.json'), report)
+    if not (split_path and os.path.exists(split_path)):
+      _write_json(split_path, dict(split_info, root=root, train=train.paths, val=val.paths))
+  logging.info('Split (%s): %d training, %d validation images; classes %s',
+               split_info['method'], len(train), len(val), train.class_names)
+  return Dataset(train=train, val=val, class_names=train.class_names, report=report)
+

@@ -1,0 +1,191 @@
+"""Flax linen CNNs for rock classification (NHWC in, logits out).
+
+`SeedCNN` is the reference baseline, `ResidualCNN` the reference residual network. Both take either
+uint8 images in [0, 255] or float images already scaled to [0, 1], keep BatchNorm state in the
+`batch_stats` collection, and switch between train and eval behaviour with the explicit `train`
+argument. `create_model(config.model, num_classes)` builds either from the config.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+BLOCK_ORDERS = ('relu_bn', 'bn_relu')
+
+# Keras' he_normal: truncated normal, variance 2 / fan_in.
+he_normal = nn.initializers.he_normal()
+
+
+def batch_norm(module, train: bool) -> nn.BatchNorm:
+  """BatchNorm configured from the calling module's bn_* fields.
+
+  With `bn_axis_name` set (inside pmap), batch statistics are computed over the global batch, so a
+  step on N devices normalises exactly like one device with the same global batch.
+  """
+  return nn.BatchNorm(use_running_average=not train, momentum=module.bn_momentum,
+                      epsilon=module.bn_epsilon, axis_name=module.bn_axis_name if train else None,
+                      dtype=module.dtype)
+
+
+def layer_kwargs(module) -> dict:
+  """The block-order, BatchNorm and dtype fields a module passes on to its sub-blocks."""
+  return dict(order=module.order, bn_momentum=module.bn_momentum, bn_epsilon=module.bn_epsilon,
+              bn_axis_name=module.bn_axis_name, dtype=module.dtype)
+
+
+def to_unit_range(images: jnp.ndarray, dtype: Any) -> jnp.ndarray:
+  """uint8 images become floats in [0, 1]; float images are taken as already scaled."""
+  if jnp.issubdtype(images.dtype, jnp.integer):
+    return images.astype(dtype) / 255.0
+  return images.astype(dtype)
+
+
+class ConvAct(nn.Module):
+  """Conv, then ReLU and (optionally) BatchNorm in the configured order.
+
+  `order='relu_bn'` is the reference's Conv -> ReLU -> BN; `order='bn_relu'` the usual Conv -> BN -> ReLU.
+  """
+  features: int
+  kernel_size: int
+  order: str = 'relu_bn'
+  use_bn: bool = True
+  bn_momentum: float = 0.99
+  bn_epsilon: float = 1e-3
+  bn_axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    # A bias right before BatchNorm is cancelled by it (zero gradient): conv-BN-ReLU omits it.
+    use_bias = not (self.use_bn and self.order == 'bn_relu')
+    x = nn.Conv(self.features, (self.kernel_size, self.kernel_size), padding='SAME',
+                use_bias=use_bias, kernel_init=he_normal, dtype=self.dtype)(x)
+    if not self.use_bn:
+      return nn.relu(x)
+    bn = batch_norm(self, train)
+    if self.order == 'relu_bn':
+      return bn(nn.relu(x))
+    return nn.relu(bn(x))
+
+
+class ResidualStage(nn.Module):
+  """`convs` 3x3 convs on the main path plus a projection shortcut conv, added, then BN and pool.
+
+  As in the reference: every conv has a ReLU, BatchNorm follows all main-path convs but the last, the
+  shortcut is conv + ReLU, and the sum is batch-normalised and max-pooled 2x2.
+  """
+  features: int
+  convs: int = 3
+  kernel_size: int = 3
+  shortcut_kernel: int = 3
+  order: str = 'relu_bn'
+  bn_momentum: float = 0.99
+  bn_epsilon: float = 1e-3
+  bn_axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    kw = layer_kwargs(self)
+    shortcut = ConvAct(self.features, self.shortcut_kernel, use_bn=False, **kw)(x, train)
+    y = x
+    for i in range(self.convs):
+      y = ConvAct(self.features, self.kernel_size, use_bn=i < self.convs - 1, **kw)(y, train)
+    y = batch_norm(self, train)(y + shortcut)
+    return nn.max_pool(y, (2, 2), strides=(2, 2))
+
+
+class ResidualCNN(nn.Module):
+  """The reference residual CNN; defaults reproduce it (2,369,412 parameters for 4 classes)."""
+  num_classes: int
+  stem_features: int = 16
+  stem_kernel: int = 7
+  widths: Sequence[int] = (32, 64, 128, 256)
+  convs_per_stage: int = 3
+  kernel_size: int = 3
+  shortcut_kernels: Sequence[int] = (5, 3, 3, 3)
+  dropout: float = 0.2
+  order: str = 'relu_bn'
+  bn_momentum: float = 0.99
+  bn_epsilon: float = 1e-3
+  bn_axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, train: bool):
+    kw = layer_kwargs(self)
+    x = to_unit_range(images, self.dtype)
+    x = ConvAct(self.stem_features, self.stem_kernel, **kw)(x, train)
+    x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    for i, width in enumerate(self.widths):
+      x = ResidualStage(width, convs=self.convs_per_stage, kernel_size=self.kernel_size,
+                        shortcut_kernel=self.shortcut_kernels[i], **kw)(x, train)
+      if i < len(self.widths) - 1:
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    return classifier_head(x, self.num_classes, self.dtype)
+
+
+class SeedCNN(nn.Module):
+  """The reference's plain baseline: three Conv -> ReLU -> BN -> max-pool blocks, GAP, Dense."""
+  num_classes: int
+  widths: Sequence[int] = (16, 32, 64)
+  kernel_sizes: Sequence[int] = (7, 5, 3)
+  order: str = 'relu_bn'
+  bn_momentum: float = 0.99
+  bn_epsilon: float = 1e-3
+  bn_axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, train: bool):
+    kw = layer_kwargs(self)
+    x = to_unit_range(images, self.dtype)
+    for width, kernel in zip(self.widths, self.kernel_sizes):
+      x = ConvAct(width, kernel, **kw)(x, train)
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    return classifier_head(x, self.num_classes, self.dtype)
+
+
+def classifier_head(x, num_classes: int, dtype) -> jnp.ndarray:
+  """Global average pool and a Dense layer; logits come out in float32 (float64 in x64 tests)."""
+  x = jnp.mean(x, axis=(1, 2))
+  x = nn.Dense(num_classes, kernel_init=he_normal, dtype=dtype)(x)
+  return x.astype(jnp.promote_types(dtype, jnp.float32))
+
+
+def num_downsamplings(model_config) -> int:
+  """How many 2x2 max-pools the configured model applies (the input must survive all of them)."""
+  if model_config.name == 'SeedCNN':
+    return len(model_config.widths)
+  return 1 + len(model_config.widths)
+
+
+def create_model(model_config, num_classes: int, bn_axis_name: str | None = None) -> nn.Module:
+  """Builds the model named by `model_config.name` with every hyperparameter from the config.
+
+  `bn_axis_name` is the pmap axis over which BatchNorm statistics are computed in training (when
+  `model_config.sync_batchnorm` is set); leave it None outside pmap.
+  """
+  common = dict(num_classes=num_classes, order=model_config.block_order,
+                bn_momentum=model_config.bn_momentum, bn_epsilon=model_config.bn_epsilon,
+                bn_axis_name=bn_axis_name if model_config.sync_batchnorm else None,
+                dtype=DTYPES[model_config.dtype], widths=tuple(model_config.widths))
+  if model_config.name == 'SeedCNN':
+    return SeedCNN(kernel_sizes=tuple(model_config.block_kernels), **common)
+  if model_config.name == 'ResidualCNN':
+    return ResidualCNN(stem_features=model_config.stem_features,
+                       stem_kernel=model_config.stem_kernel,
+                       convs_per_stage=model_config.convs_per_stage,
+                       kernel_size=model_config.kernel_size,
+                       shortcut_kernels=tuple(model_config.shortcut_kernels),
+                       dropout=model_config.dropout, **common)
+  raise ValueError(f'config.model.name: unknown model {model_config.name!r}; '
+                   f'expected one of {MODEL_NAMES}')
+
+
+MODEL_NAMES = ('ResidualCNN', 'SeedCNN')

@@ -1,0 +1,62 @@
+"""Seeded, stratified, group-aware assignment of examples to a train/val split or to k folds.
+
+`assign_groups` puts every group of examples (a photo and its duplicates; by default each example is
+its own group) into one bin, so that each bin's class counts track its target fraction. It serves
+both the train/val split (fractions 1 - f, f) and k-fold cross-validation (k equal fractions).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def assign_groups(labels: np.ndarray, fractions, seed: int, groups: np.ndarray | None = None,
+                  num_classes: int | None = None) -> np.ndarray:
+  """Returns, per example, the index of the bin it goes to.
+
+  Groups are placed largest first (ties in a seeded random order), each into the bin whose classes
+  (weighted by the group's own class counts) are furthest below their target counts. With
+  singleton groups this gives per-class counts within one of the exact stratified split.
+  """
+  labels = np.asarray(labels, dtype=np.int64)
+  n = len(labels)
+  fractions = np.asarray(fractions, dtype=np.float64)
+  if n == 0:
+    return np.zeros(0, np.int64)
+  if np.any(fractions <= 0) or not np.isclose(fractions.sum(), 1.0):
+    raise ValueError(f'fractions must be positive and sum to 1, got {fractions.tolist()}')
+  groups = np.arange(n) if groups is None else np.asarray(groups)
+  _, group_index = np.unique(groups, return_inverse=True)
+  num_groups = group_index.max() + 1
+  num_classes = int(num_classes or labels.max() + 1)
+  group_counts = np.zeros((num_groups, num_classes), np.int64)
+  np.add.at(group_counts, (group_index, labels), 1)
+  targets = fractions[:, None] * np.bincount(labels, minlength=num_classes)[None, :]
+  filled = np.zeros_like(targets)
+  rng = np.random.default_rng(seed)
+  order = rng.permutation(num_groups)
+  order = order[np.argsort(-group_counts[order].sum(1), kind='stable')]
+  group_bin = np.empty(num_groups, np.int64)
+  for g in order:
+    counts = group_counts[g]
+    need = ((targets - filled) / np.maximum(targets, 1e-9)) @ counts
+    b = int(np.argmax(need))
+    group_bin[g] = b
+    filled[b] += counts
+  return group_bin[group_index]
+
+
+def train_val_split(labels, val_fraction: float, seed: int, groups=None,
+                    num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Index arrays (train, val) of a seeded stratified split that keeps each group on one side."""
+  bins = assign_groups(labels, [1.0 - val_fraction, val_fraction], seed, groups, num_classes)
+  return np.flatnonzero(bins == 0), np.flatnonzero(bins == 1)
+
+
+def kfold(labels, k: int, seed: int, groups=None,
+          num_classes: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+  """K (train, val) index pairs; every example is validated in exactly one fold."""
+  if k < 2:
+    raise ValueError(f'k-fold needs k >= 2, got {k}')
+  bins = assign_groups(labels, [1.0 / k] * k, seed, groups, num_classes)
+  return [(np.flatnonzero(bins != f), np.flatnonzero(bins == f)) for f in range(k)]

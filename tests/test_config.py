@@ -1,0 +1,101 @@
+"""Configs: the shipped files validate, bad values name their key, the CLI rejects unknown keys."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rockjax import configlib
+from helpers import tiny_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = ['configs/residual.py', 'configs/baseline.py']
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_shipped_configs_validate_and_have_the_documented_keys(path):
+  config = configlib.load_config_file(os.path.join(ROOT, path))
+  configlib.validate(config)
+  for key in ('num_epochs', 'batch_size', 'learning_rate', 'seed', 'model.dropout',
+              'data.image_size'):
+    assert configlib.unknown_key_message(config, key) is None, key
+
+
+def test_residual_defaults_are_the_reference_recipe():
+  c = configlib.load_config_file(os.path.join(ROOT, 'configs/residual.py'))
+  assert (c.model.name, tuple(c.model.widths), c.model.dropout) == ('ResidualCNN',
+                                                                    (32, 64, 128, 256), 0.2)
+  assert (c.learning_rate, c.batch_size, c.data.image_size) == (1e-4, 32, 32)
+  assert (c.schedule, c.plateau.factor, c.plateau.patience, c.plateau.min_lr) == (
+      'plateau', 0.5, 3, 1e-5)
+  assert c.early_stopping_patience == 10 and c.data.val_fraction == 0.25
+
+
+@pytest.mark.parametrize('key,value,expected', [
+    ('batch_size', 0, 'config.batch_size'),
+    ('learning_rate', -1.0, 'config.learning_rate'),
+    ('learning_rate', float('nan'), 'config.learning_rate'),
+    ('model.dropout', 1.0, 'config.model.dropout'),
+    ('schedule', 'linear', 'config.schedule'),
+    ('model.name', 'ResNet50', 'config.model.name'),
+    ('data.val_fraction', 0.0, 'config.data.val_fraction'),
+    ('data.interpolation', 'cubic-ish', 'config.data.interpolation'),
+    ('model.shortcut_kernels', (3,), 'config.model.shortcut_kernels'),
+    ('augment.preset', 'rotate', 'config.augment'),
+])
+def test_bad_values_name_their_key(key, value, expected):
+  config = tiny_config()
+  from helpers import set_dotted
+  set_dotted(config, key, value)
+  with pytest.raises(configlib.ConfigError, match=expected.replace('.', r'\.')):
+    configlib.validate(config)
+
+
+def test_image_too_small_for_the_network_depth_is_explained():
+  config = configlib.base_config()
+  config.data.image_size = 8
+  with pytest.raises(configlib.ConfigError, match='halves the image 5 times'):
+    configlib.validate(config)
+
+
+def test_unknown_key_suggests_close_matches():
+  config = configlib.base_config()
+  message = configlib.unknown_key_message(config, 'model.dropuot')
+  assert "did you mean 'dropout'" in message
+  assert configlib.unknown_key_message(config, 'model.dropout') is None
+  assert 'config has no field' in configlib.unknown_key_message(config, 'nonsense')
+
+
+def test_save_load_round_trip_and_differences(tmp_path):
+  config = tiny_config()
+  configlib.save(config, str(tmp_path / 'c.json'))
+  loaded = configlib.load(str(tmp_path / 'c.json'))
+  assert configlib.differences(config, loaded) == []
+  loaded.model.dropout = 0.3
+  loaded.num_epochs = 9
+  assert configlib.differences(config, loaded) == ['model.dropout', 'num_epochs']
+  assert configlib.differences(config, loaded, ignore=('num_epochs',)) == ['model.dropout']
+
+
+def run_main(*args, cwd=ROOT, timeout=120):
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  return subprocess.run([sys.executable, os.path.join(ROOT, 'main.py'), *args], cwd=cwd,
+                        capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def test_cli_unknown_override_is_a_one_line_error():
+  result = run_main('--config=configs/residual.py', '--config.model.dropuot=0.1')
+  assert result.returncode == 2
+  assert 'unknown config key config.model.dropuot' in result.stderr
+  assert "did you mean 'dropout'" in result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+def test_cli_bad_value_is_an_error_naming_the_key(tmp_path):
+  result = run_main('--config=configs/residual.py', '--config.model.dropout=1.5',
+                    f'--workdir={tmp_path / "w"}')
+  assert result.returncode == 2
+  assert 'config.model.dropout' in result.stderr
+  assert 'Traceback' not in result.stderr
+  assert not (tmp_path / 'w').exists(), 'nothing is written for a config that cannot run'
