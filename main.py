@@ -26,7 +26,12 @@ config_flags.DEFINE_config_file(
     lock_config=True)
 flags.DEFINE_string('workdir', None, 'Output folder for checkpoints, metrics and reports '
                     '(default: runs/<config name>-<config hash>).')
-flags.DEFINE_enum('mode', 'train', ['train'], 'What to do.')
+flags.DEFINE_enum('mode', 'train', ['train', 'eval', 'predict', 'export', 'preview'],
+                  'train: train (or resume) into --workdir; eval: evaluate its best checkpoint; '
+                  'predict: classify --inputs; export: write a TensorFlow SavedModel; preview: '
+                  'write a PNG of the configured augmentation.')
+flags.DEFINE_list('inputs', [], 'For --mode=predict: image files, folders or globs, '
+                  'comma-separated.')
 flags.mark_flag_as_required('config')
 
 
@@ -51,12 +56,47 @@ def run(argv) -> int:
   try:
     configlib.validate(config)
     logging.info('Mode %s, workdir %s', FLAGS.mode, workdir)
-    if FLAGS.mode == 'train':
+    if FLAGS.mode == 'train' and config.data.kfold and config.data.fold < 0:
+      from rockjax import crossval
+      result = crossval.run_kfold(config, workdir)
+      print(f'{result["k"]}-fold: mean best val accuracy '
+            f'{100 * result["mean_best_val_accuracy"]:.2f}% +- '
+            f'{100 * result["std_best_val_accuracy"]:.2f}% (pooled '
+            f'{100 * result["pooled_val_accuracy"]:.2f}%); details in '
+            f'{os.path.join(workdir, "kfold.json")}')
+    elif FLAGS.mode == 'train':
       summary = train.train_and_evaluate(config, workdir)
       with open(os.path.join(workdir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=2)
       print(f'best val accuracy {100 * summary["best_val_accuracy"]:.2f}% at epoch '
             f'{summary["best_epoch"]}; outputs in {workdir}')
+    elif FLAGS.mode == 'eval':
+      from rockjax import evaluation
+      report = evaluation.evaluate_workdir(workdir, config.eval)
+      print(evaluation.format_report(report))
+      print(f'report and plots in {os.path.join(workdir, "eval")}')
+    elif FLAGS.mode == 'predict':
+      from rockjax import predict
+      if not FLAGS.inputs:
+        raise folder.DataError('--mode=predict needs --inputs=PATH[,PATH...] (files, folders or '
+                               'globs)')
+      summary = predict.predict_workdir(workdir, FLAGS.inputs, config.predict)
+      print(f'{summary["num_predicted"]} predictions in {summary["predictions"]} '
+            f'({summary["num_skipped"]} unreadable file(s) skipped)')
+      if 'batch1_p50_ms' in summary:
+        print(f'batch-1 latency p50 {summary["batch1_p50_ms"]:.2f} ms, p99 '
+              f'{summary["batch1_p99_ms"]:.2f} ms; {summary["throughput_images_per_s"]:.0f} '
+              f'images/s at batch {summary["throughput_batch_size"]}')
+    elif FLAGS.mode == 'export':
+      from rockjax import export
+      print(f'SavedModel in {export.export_saved_model(workdir)}')
+    elif FLAGS.mode == 'preview':
+      from rockjax import preview
+      os.makedirs(workdir, exist_ok=True)
+      path = preview.write_augmentation_preview(
+          config, os.path.join(workdir, f'augment_preview_{config.augment.preset}.png'),
+          config.preview.per_class, config.preview.versions)
+      print(f'augmentation preview in {path}')
   except user_errors as e:
     logging.error('%s', e)
     print(f'error: {e}', file=sys.stderr)

@@ -76,16 +76,33 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.aspect = 'stretch'  # stretch (reference) | center_crop
   c.data.cache_dir = ''  # '' means $ROCKJAX_CACHE_DIR or ~/.cache/rockjax
   c.data.deterministic = True  # order-preserving parallel input pipeline
-  c.data.extensions = 'jpg,jpeg,png,bmp,tif,tiff,webp'  # any letter case
+  c.data.extensions = 'jpg,jpeg,jpe,jfif,png,bmp,tif,tiff,webp,gif'  # any case; gif: 1st frame
   c.data.alpha_background = 255  # grey level that transparent pixels are composited onto
   c.data.allow_empty_classes = False  # True: drop class folders with no usable image (warning)
   c.data.read_workers = 0  # decoding threads; 0 means one per CPU core
+  c.data.group_duplicates = True  # keep copies of a photo on one side of every split and fold
+  c.data.duplicate_threshold = 4  # dHash bits (of 64) for near-duplicates; -1: exact copies only
+  c.data.kfold = 0  # K > 1: stratified K-fold cross-validation (one run per fold)
+  c.data.fold = -1  # with kfold: -1 runs every fold; 0..K-1 trains just that fold
   c.data.synthetic = ml_collections.ConfigDict(dict(
       num_per_class=500, image_size=64, seed=0))
 
   c.augment = ml_collections.ConfigDict()
   c.augment.preset = 'flip_bright'  # none | flip | crop | flip_bright | custom
   c.augment.custom = ''  # for preset=custom: 'HorizontalFlip(p=0.5); RandomRotate90(p=0.5)'
+
+  c.eval = ml_collections.ConfigDict()  # --mode=eval
+  c.eval.dir = ''  # a class-per-folder set to evaluate on; '' means the run's saved val split
+  c.eval.batch_size = 256
+  c.eval.num_errors_shown = 24  # most confidently wrong images in eval/most_confident_errors.png
+
+  c.predict = ml_collections.ConfigDict()  # --mode=predict
+  c.predict.batch_size = 256
+  c.predict.latency_runs = 200  # batch-1 calls timed for the latency report; 0 skips timing
+
+  c.preview = ml_collections.ConfigDict()  # --mode=preview
+  c.preview.per_class = 2
+  c.preview.versions = 5
   return c
 
 
@@ -113,6 +130,15 @@ def _get(config, key: str) -> Any:
   return value
 
 
+def set_value(config: ml_collections.ConfigDict, key: str, value) -> None:
+  """config.<dotted key> = value (the field must exist)."""
+  *parents, leaf = key.split('.')
+  node = config
+  for part in parents:
+    node = node[part]
+  node[leaf] = value
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first key whose value cannot work."""
   for key in ('num_epochs', 'batch_size', 'eval_batch_size', 'learning_rate',
@@ -123,8 +149,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for key in ('num_devices', 'weight_decay', 'label_smoothing', 'grad_clip_norm', 'warmup_epochs',
               'early_stopping_patience', 'log_every_steps', 'data.read_workers',
               'plateau.patience', 'plateau.min_lr', 'plateau.min_delta',
-              'cosine_final_fraction'):
+              'cosine_final_fraction', 'eval.num_errors_shown', 'predict.latency_runs'):
     _positive(config, key, allow_zero=True)
+  for key in ('eval.batch_size', 'predict.batch_size', 'preview.per_class', 'preview.versions'):
+    _positive(config, key)
   _check(0.0 <= config.model.dropout < 1.0, 'model.dropout',
          f'must be in [0, 1), got {config.model.dropout!r}')
   _check(0.0 <= config.label_smoothing < 1.0, 'label_smoothing',
@@ -135,6 +163,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
          f'must be a grey level in [0, 255], got {config.data.alpha_background!r}')
   _check(0.0 < config.data.val_fraction < 1.0, 'data.val_fraction',
          f'must be in (0, 1), got {config.data.val_fraction!r}')
+  _check(config.data.kfold == 0 or config.data.kfold >= 2, 'data.kfold',
+         f'must be 0 (off) or >= 2, got {config.data.kfold!r}')
+  _check(-1 <= config.data.fold < max(config.data.kfold, 1) or config.data.kfold == 0,
+         'data.fold', f'must be -1 or in [0, {config.data.kfold}), got {config.data.fold!r}')
+  _check(config.data.duplicate_threshold <= 32, 'data.duplicate_threshold',
+         f'{config.data.duplicate_threshold} of 64 bits would merge unrelated photos; use <= 32')
   _check(config.warmup_epochs <= config.num_epochs, 'warmup_epochs',
          f'{config.warmup_epochs} exceeds num_epochs={config.num_epochs}')
   _choice(config, 'schedule', SCHEDULES)

@@ -15,7 +15,10 @@ import os
 
 from absl import logging
 
-from rockjax import folder, splits, synthetic
+import numpy as np
+
+from rockjax import dedup, folder, splits, synthetic
+from rockjax.configlib import ConfigError
 
 SPLIT_FOLDERS = ('val', 'validation', 'test')
 
@@ -70,9 +73,25 @@ def _subset_by_paths(image_set: folder.ImageSet, paths: list[str], what: str) ->
   return image_set.subset([index[p] for p in paths if p in index])
 
 
+def duplicate_groups(image_set: folder.ImageSet, data_config) -> tuple[np.ndarray | None, dict]:
+  """Group ids of copies and near-copies (or None when grouping is off), and a summary."""
+  if not data_config.group_duplicates:
+    return None, dict(enabled=False)
+  paths = [os.path.join(image_set.root, p) for p in image_set.paths]
+  groups = dedup.duplicate_groups(image_set.images, paths, data_config.duplicate_threshold)
+  summary = dedup.group_summary(groups, image_set.labels, image_set.paths, image_set.class_names)
+  summary.update(enabled=True, threshold=data_config.duplicate_threshold)
+  logging.info('Duplicates: %d groups of copies or near-copies (%d extra images, %d groups across '
+               'classes); each group stays on one side of the split.', summary['duplicate_groups'],
+               summary['extra_copies'], summary['cross_class_groups'])
+  return groups, summary
+
+
 def split_image_set(image_set: folder.ImageSet, data_config, seed: int,
-                    saved_split: dict | None = None) -> tuple[folder.ImageSet, folder.ImageSet]:
-  """Reuses `saved_split` when given; otherwise a seeded stratified split."""
+                    saved_split: dict | None = None,
+                    groups: np.ndarray | None = None) -> tuple[folder.ImageSet, folder.ImageSet]:
+  """Reuses `saved_split` when given; otherwise a seeded stratified (group-aware) split, or the
+  validation fold `data.fold` of a K-fold partition."""
   if saved_split is not None:
     train = _subset_by_paths(image_set, saved_split['train'], 'training')
     val = _subset_by_paths(image_set, saved_split['val'], 'validation')
@@ -82,8 +101,16 @@ def split_image_set(image_set: folder.ImageSet, data_config, seed: int,
       logging.warning('%d file(s) appeared since the split was saved and are not used in this '
                       'workdir (use a new --workdir to include them), e.g. %s', len(new), new[:3])
     return train, val
-  train_idx, val_idx = splits.train_val_split(image_set.labels, data_config.val_fraction, seed,
-                                              num_classes=len(image_set.class_names))
+  num_classes = len(image_set.class_names)
+  if data_config.kfold:
+    if data_config.fold < 0:
+      raise ConfigError('config.data.fold: a single training run needs one fold (0..K-1); '
+                        'rockjax.crossval.run_kfold runs them all')
+    train_idx, val_idx = splits.kfold(image_set.labels, data_config.kfold, seed, groups,
+                                      num_classes)[data_config.fold]
+  else:
+    train_idx, val_idx = splits.train_val_split(image_set.labels, data_config.val_fraction, seed,
+                                                groups, num_classes)
   return image_set.subset(train_idx), image_set.subset(val_idx)
 
 
@@ -110,14 +137,20 @@ def load_dataset(config, workdir: str | None = None) -> Dataset:
       with open(split_path) as f:
         saved = json.load(f)
       logging.info('Reusing the split saved in %s.', split_path)
-    train, val = split_image_set(image_set, data_config, config.seed, saved)
-    report = image_set.report
-    split_info = dict(method='saved' if saved else 'stratified', seed=config.seed,
-                      val_fraction=data_config.val_fraction)
+    groups, duplicates = (None, dict(reused_saved_split=True)) if saved else duplicate_groups(
+        image_set, data_config)
+    train, val = split_image_set(image_set, data_config, config.seed, saved, groups)
+    report = dict(image_set.report, duplicates=duplicates)
+    method = ('saved' if saved else
+              f'kfold {data_config.fold}/{data_config.kfold}' if data_config.kfold else 'stratified')
+    split_info = dict(method=method, seed=config.seed, val_fraction=data_config.val_fraction,
+                      grouped_duplicates=bool(data_config.group_duplicates),
+                      duplicate_groups=duplicates.get('duplicate_groups'))
   if len(train) == 0 or len(val) == 0:
     raise folder.DataError(f'the split of {root!r} left {len(train)} training and {len(val)} '
                            'validation images; both must be non-empty')
   if workdir:
+    os.makedirs(workdir, exist_ok=True)
     _write_json(os.path.join(workdir, 'class_names.json'), train.class_names)
     _write_json(os.path.join(workdir, 'data_report.json'), report)
     if not (split_path and os.path.exists(split_path)):

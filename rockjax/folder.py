@@ -21,7 +21,8 @@ from absl import logging
 
 from rockjax import imageio
 
-EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+EXTENSIONS = ('.jpg', '.jpeg', '.jpe', '.jfif', '.png', '.bmp', '.tif', '.tiff', '.webp',
+              '.gif')
 READER_VERSION = 1  # bump when decoding changes, so old caches are not reused
 
 
@@ -80,7 +81,7 @@ def class_folders(root: str) -> list[str]:
   names = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith('.'))
   if not names:
     raise DataError(f'data folder {root!r} has no class sub-folders; expected one sub-folder of '
-                    'images per class, e.g. {root}/granite/*.jpg')
+                    f'images per class, e.g. {root}/granite/*.jpg')
   return names
 
 
@@ -161,6 +162,7 @@ def read_folder(root: str, options: ReadOptions, cache_dir: str | None = None,
   """
   start = time.time()
   found = class_folders(root)
+  fixed_classes = class_names is not None
   if class_names is None:
     class_names = found
   else:
@@ -194,6 +196,12 @@ def read_folder(root: str, options: ReadOptions, cache_dir: str | None = None,
   image_set = ImageSet(images=images, labels=labels, paths=paths, class_names=list(class_names),
                        root=root, report={})
   image_set.report = build_report(image_set, skipped, time.time() - start, cache_hit, cache_path)
+  if fixed_classes:
+    # A validation folder may lack a class; its labels must keep the training folder's numbering.
+    empty = [n for n, c in image_set.report['class_counts'].items() if c == 0]
+    if empty:
+      logging.warning('%s has no usable image of class(es) %s.', root, empty)
+    return image_set
   return drop_or_reject_empty_classes(image_set, options.allow_empty_classes)
 
 
@@ -237,7 +245,7 @@ def drop_or_reject_empty_classes(image_set: ImageSet, allow_empty: bool) -> Imag
 def log_report(report: dict, name: str = 'data') -> None:
   logging.info('%s: %d images from %s in %.1fs (%s); per class: %s', name, report['num_images'],
                report['root'], report['read_seconds'],
-               'cache hit' if report['cache_hit'] else 'decoded, cache written', 
+               'cache hit' if report['cache_hit'] else 'decoded, cache written',
                report['class_counts'])
   if report['num_skipped']:
     logging.warning('%s: skipped %d files; by reason: %s; by class: %s (details in '

@@ -19,12 +19,16 @@ import numpy as np
 from absl import logging
 
 from rockjax import (augment, checkpointing, configlib, data, history, input_pipeline, models,
-                     optim, steps)
+                     monitoring, optim, steps)
 from rockjax.configlib import ConfigError
 
 # Keys that may change between a run and its resumption in the same workdir.
 RESUMABLE_CHANGES = ('num_epochs', 'log_every_steps', 'early_stopping_patience', 'data.dir',
-                     'data.cache_dir', 'data.read_workers', 'eval_batch_size', 'num_devices')
+                     'data.cache_dir', 'data.read_workers', 'eval_batch_size', 'num_devices',
+                     'eval', 'predict', 'preview')
+
+LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'tensorflow-cpu', 'tensorflow',
+             'albumentations', 'albucore', 'opencv-python-headless', 'numpy', 'ml-collections')
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -87,6 +91,35 @@ def prepare_workdir(workdir: str, config) -> None:
           f'workdir {workdir!r} holds a run with a different config (changed: {changed}); '
           'resume it with the same config, or pass a new --workdir')
   configlib.save(config, saved_path)
+  write_environment(os.path.join(workdir, 'environment.json'))
+
+
+def write_environment(path: str) -> None:
+  """Library versions, Python, platform and devices of this run (appended to on every resume)."""
+  import importlib.metadata
+  import json
+  import platform
+  import sys
+  versions = {}
+  for name in LIBRARIES:
+    try:
+      versions[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      pass
+  entry = dict(time=time.strftime('%Y-%m-%dT%H:%M:%S%z'), python=sys.version.split()[0],
+               platform=platform.platform(), libraries=versions,
+               devices=[str(d) for d in jax.local_devices()], process_count=jax.process_count())
+  sessions = []
+  if os.path.exists(path):
+    try:
+      with open(path) as f:
+        sessions = json.load(f)
+    except (OSError, ValueError):
+      sessions = []
+  sessions.append(entry)
+  with open(f'{path}.tmp', 'w') as f:
+    json.dump(sessions, f, indent=2)
+  os.replace(f'{path}.tmp', path)
 
 
 def check_free_space(workdir: str, state) -> None:
@@ -190,12 +223,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
   p_train = steps.pmap_train_step(rt.devices, schedule=schedule, seed=config.seed,
                                   label_smoothing=config.label_smoothing)
   p_eval = steps.pmap_eval_step(rt.devices)
+  monitor = monitoring.Monitor(workdir, enabled=rt.is_main)
   epoch_times = []
   try:
     for epoch in range(loop['epoch'] + 1, config.num_epochs + 1):
       epoch_start = time.perf_counter()
       step_metrics = []
       compile_seconds = 0.0
+      bar = monitoring.ProgressBar(spe, epoch, config.num_epochs)
       for i, batch in enumerate(input_pipeline.train_batches(
           train_set.images, train_set.labels, global_batch=config.batch_size,
           num_devices=rt.num_devices, seed=config.seed, epoch=epoch, augmenter=augmenter,
@@ -203,6 +238,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
           process_count=rt.process_count)):
         state, metrics = p_train(state, steps.shard_batch(batch, rt.mesh))
         step_metrics.append(metrics)
+        bar.update(i + 1)
         if i == 0 and not epoch_times:
           jax.block_until_ready(metrics)
           compile_seconds = time.perf_counter() - epoch_start
@@ -212,6 +248,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
           logging.info('  step %d/%d of epoch %d: loss %.4f', i + 1, spe, epoch,
                        float(m['loss_sum']) / float(m['count']))
       step_metrics = jax.device_get(step_metrics)
+      bar.close()
       train_seconds = time.perf_counter() - epoch_start
       step_losses = np.asarray([float(m['loss_sum']) / float(m['count']) for m in step_metrics])
       bad = _first_non_finite(step_losses)
@@ -247,6 +284,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
           eta_seconds=float(np.mean(epoch_times[-5:])) * (config.num_epochs - epoch))
       if rt.is_main:
         log.append(record)
+        monitor.write_epoch(record, log.read())
       logging.info(history.format_epoch(record, config.num_epochs))
       if epoch % config.checkpoint_every_epochs == 0 or is_best or loop['stop_reason']:
         ckpt.save(epoch, state, loop, val['accuracy'], val['loss'], is_best)
@@ -254,6 +292,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         logging.info('Early stopping: no val-accuracy gain for %d epochs.', stopper.wait)
         break
   finally:
+    monitor.close()
     ckpt.close()  # waits for pending saves: what was saved stays saved, even on an error
   logging.info('Done: best val accuracy %.2f%% at epoch %d; best checkpoint in %s.',
                100 * stopper.best, stopper.best_epoch, ckpt.directory)

@@ -1,0 +1,248 @@
+"""Run a grid of configs (ablations) and summarise them side by side.
+
+    python scripts/sweep.py --config=configs/residual.py \
+        --sweep=model.dropout=0.1,0.2,0.4 --sweep=augment.preset=crop,flip,flip_bright \
+        [--config.num_epochs=30 ...] [--root=runs/my-sweep]
+
+Each combination trains in its own workdir under --root (with --config.data.kfold=K, as a K-fold
+cross-validation). Finished runs are skipped and interrupted ones resume, so rerunning the same
+command continues an interrupted sweep. Writes <root>/summary.md, <root>/summary.csv and
+<root>/val_accuracy.png (the val-accuracy curves of all runs).
+Tuple values are written in parentheses: --sweep='model.widths=(16,32,64,128),(32,64,128,256)'.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import itertools
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Base config file.', lock_config=True)
+flags.DEFINE_multi_string('sweep', [], 'key=v1,v2,...: the values of one swept config field.')
+flags.DEFINE_string('root', None, 'Folder of the sweep (default: runs/sweep-<config>-<hash>).')
+flags.mark_flag_as_required('config')
+
+
+def split_values(text: str) -> list[str]:
+  """Splits 'a,b,(1,2),[3,4]' on the commas that are not inside brackets."""
+  parts, depth, current = [], 0, ''
+  for ch in text:
+    if ch in '([{':
+      depth += 1
+    elif ch in ')]}':
+      depth -= 1
+    if ch == ',' and depth == 0:
+      parts.append(current)
+      current = ''
+    else:
+      current += ch
+  parts.append(current)
+  return [p.strip() for p in parts if p.strip()]
+
+
+def parse_value(text: str, current):
+  """A swept value, typed like the config field it replaces."""
+  if isinstance(current, str):
+    return text
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError) as e:
+    raise ValueError(f'cannot read {text!r} as a {type(current).__name__}') from e
+  if isinstance(current, bool) or isinstance(value, bool):
+    if not isinstance(value, bool) or not isinstance(current, bool):
+      raise ValueError(f'{text!r}: expected a {type(current).__name__}')
+  elif isinstance(current, float) and isinstance(value, int):
+    value = float(value)
+  elif isinstance(current, (tuple, list)):
+    value = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+  elif type(value) is not type(current):
+    raise ValueError(f'{text!r} is a {type(value).__name__}, the field is a '
+                     f'{type(current).__name__}')
+  return value
+
+
+def parse_sweeps(config, specs: list[str]) -> list[tuple[str, list]]:
+  from rockjax import configlib
+  axes = []
+  for spec in specs:
+    key, sep, values = spec.partition('=')
+    if not sep or not values:
+      raise configlib.ConfigError(f'--sweep={spec!r}: expected key=v1,v2,...')
+    key = key.strip()
+    message = configlib.unknown_key_message(config, key)
+    if message:
+      raise configlib.ConfigError(f'--sweep: {message}')
+    current = configlib._get(config, key)
+    try:
+      axes.append((key, [parse_value(v, current) for v in split_values(values)]))
+    except ValueError as e:
+      raise configlib.ConfigError(f'--sweep {key}: {e}') from e
+  return axes
+
+
+def run_name(assignment: dict) -> str:
+  def fmt(v):
+    if isinstance(v, (tuple, list)):
+      return 'x'.join(str(x) for x in v)
+    return str(v)
+  name = '_'.join(f'{k}-{fmt(v)}' for k, v in assignment.items()) or 'base'
+  return ''.join(c if c.isalnum() or c in '-_.' else '-' for c in name)
+
+
+def finished_summary(workdir: str, kfold: int) -> dict | None:
+  path = os.path.join(workdir, 'kfold.json' if kfold else 'summary.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    summary = json.load(f)
+  if kfold:
+    return summary if summary.get('num_folds') == kfold else None
+  return summary if summary.get('stop_reason') else None
+
+
+def curve(workdir: str, kfold: int) -> list[tuple[int, float]]:
+  """Val accuracy per epoch; for k-fold runs, the mean over the folds that reached each epoch."""
+  from rockjax import history
+  dirs = [os.path.join(workdir, f'fold_{f}') for f in range(kfold)] if kfold else [workdir]
+  per_epoch: dict[int, list[float]] = {}
+  for d in dirs:
+    for r in history.History(os.path.join(d, 'metrics.jsonl')).read():
+      per_epoch.setdefault(r['epoch'], []).append(100 * r['val_accuracy'])
+  return [(e, sum(v) / len(v)) for e, v in sorted(per_epoch.items())]
+
+
+def run_one(config, workdir: str) -> dict:
+  from rockjax import crossval, train
+  if config.data.kfold:
+    return crossval.run_kfold(config, workdir)
+  summary = train.train_and_evaluate(config, workdir)
+  with open(os.path.join(workdir, 'summary.json'), 'w') as f:
+    json.dump(summary, f, indent=2)
+  return summary
+
+
+def row(assignment: dict, summary: dict | None, kfold: int, seconds: float, status: str) -> dict:
+  r = {k: v for k, v in assignment.items()}
+  if summary is None:
+    r.update(best_val_accuracy='', std='', best_epoch='', wall_seconds=round(seconds, 1),
+             status=status)
+  elif kfold:
+    r.update(best_val_accuracy=round(100 * summary['mean_best_val_accuracy'], 2),
+             std=round(100 * summary['std_best_val_accuracy'], 2),
+             best_epoch=round(summary['mean_best_epoch'], 1),
+             wall_seconds=round(summary['total_seconds'], 1), status=status)
+  else:
+    r.update(best_val_accuracy=round(100 * summary['best_val_accuracy'], 2), std='',
+             best_epoch=summary['best_epoch'], wall_seconds=round(summary['elapsed_seconds'], 1),
+             status=status)
+  return r
+
+
+def write_tables(root: str, rows: list[dict], keys: list[str], kfold: int) -> None:
+  columns = keys + ['best_val_accuracy', 'std', 'best_epoch', 'wall_seconds', 'status']
+  with open(os.path.join(root, 'summary.csv'), 'w', newline='') as f:
+    writer = csv.DictWriter(f, columns)
+    writer.writeheader()
+    writer.writerows(rows)
+  acc_title = (f'best val acc (%), {kfold}-fold mean +- std' if kfold else 'best val acc (%)')
+  header = keys + [acc_title, 'best epoch' + (' (mean)' if kfold else ''), 'wall time (s)',
+                   'status']
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for r in rows:
+    acc = (f'{r["best_val_accuracy"]} +- {r["std"]}' if kfold and r['std'] != ''
+           else str(r['best_val_accuracy']))
+    cells = [str(r[k]) for k in keys] + [acc, str(r['best_epoch']), str(r['wall_seconds']),
+                                         r['status']]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  with open(os.path.join(root, 'summary.md'), 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+
+
+def sweep(config, specs: list[str], root: str | None,
+          config_path: str = 'config') -> tuple[str, list[dict]]:
+  """Runs (or resumes, or skips) every combination; returns the sweep folder and summary rows."""
+  from rockjax import configlib, plots
+  axes = parse_sweeps(config, specs)
+  if root is None:
+    digest = hashlib.sha256((configlib.to_json(config) + repr(axes)).encode()).hexdigest()[:8]
+    stem = os.path.splitext(os.path.basename(config_path))[0]
+    root = os.path.join('runs', f'sweep-{stem}-{digest}')
+  os.makedirs(root, exist_ok=True)
+  keys = [k for k, _ in axes]
+  grid = [dict(zip(keys, values)) for values in itertools.product(*[v for _, v in axes])]
+  configs = []
+  for assignment in grid:  # every combination is validated before the first run starts
+    c = config.copy_and_resolve_references()
+    for key, value in assignment.items():
+      configlib.set_value(c, key, value)
+    configlib.validate(c)
+    configs.append(c)
+  kfold = config.data.kfold
+  logging.info('Sweep of %d run(s) into %s', len(grid), root)
+  rows, curves = [], {}
+  for n, (assignment, c) in enumerate(zip(grid, configs), start=1):
+    name = run_name(assignment)
+    workdir = os.path.join(root, name)
+    summary = finished_summary(workdir, kfold)
+    start = time.time()
+    if summary is not None:
+      status = 'done (skipped)'
+      logging.info('[%d/%d] %s: already finished, skipped.', n, len(grid), name)
+    else:
+      logging.info('[%d/%d] %s', n, len(grid), name)
+      try:
+        summary = run_one(c, workdir)
+        status = 'done'
+      except Exception as e:  # one failed run must not end the sweep
+        logging.exception('Run %s failed', name)
+        summary, status = None, f'failed: {type(e).__name__}: {str(e)[:120]}'
+    rows.append(row(assignment, summary, kfold, time.time() - start, status))
+    curves[name] = curve(workdir, kfold)
+    write_tables(root, rows, keys, kfold)  # refreshed after every run
+    plots.overlay_curves(curves, os.path.join(root, 'val_accuracy.png'),
+                         ylabel='val accuracy (%)' + (f', mean of {kfold} folds' if kfold else ''))
+  logging.info('Sweep summary in %s', os.path.join(root, 'summary.md'))
+  return root, rows
+
+
+def main(argv):
+  del argv
+  from rockjax import configlib, logs
+  logs.quiet_libraries()
+  try:
+    root, rows = sweep(FLAGS.config, FLAGS.sweep, FLAGS.root,
+                       config_flags.get_config_filename(FLAGS['config']))
+  except configlib.ConfigError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  failed = [r for r in rows if r['status'].startswith('failed')]
+  with open(os.path.join(root, 'summary.md')) as f:
+    print(f.read(), end='')
+  print(f'tables and curves in {root}')
+  return 1 if failed else 0
+
+
+def parse_flags(argv):
+  from rockjax import configlib
+  message = configlib.check_override_keys(argv)
+  if message:
+    print(f'error: {message}', file=sys.stderr)
+    sys.exit(2)
+  return app.parse_flags_with_usage(argv)
+
+
+if __name__ == '__main__':
+  app.run(lambda argv: sys.exit(main(argv)), flags_parser=parse_flags)
