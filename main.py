@@ -55,6 +55,8 @@ def run(argv) -> int:
                  train.WorkdirError, train.NonFiniteLossError)
   try:
     configlib.validate(config)
+    from rockjax import distributed
+    distributed.maybe_initialize(config)
     logging.info('Mode %s, workdir %s', FLAGS.mode, workdir)
     if FLAGS.mode == 'train' and config.data.kfold and config.data.fold < 0:
       from rockjax import crossval

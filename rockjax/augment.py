@@ -38,7 +38,7 @@ import cv2  # noqa: E402
 
 cv2.setNumThreads(0)  # tf.data already parallelises across examples
 
-PRESETS = ('none', 'flip', 'crop', 'flip_bright', 'custom')
+PRESETS = ('none', 'flip', 'crop', 'flip_bright', 'strong', 'custom')
 
 
 def preset_transforms(preset: str, image_size: int) -> list:
@@ -54,6 +54,12 @@ def preset_transforms(preset: str, image_size: int) -> list:
             A.OneOf([A.HorizontalFlip(p=1.0), A.VerticalFlip(p=1.0)], p=0.5)]
   if preset == 'flip_bright':
     return flips + [A.RandomBrightnessContrast(brightness_limit=0.25, contrast_limit=0.0, p=0.5)]
+  if preset == 'strong':
+    # For real photos: random resized crops (scale and aspect), all 8 flips/rotations, colour jitter.
+    return [A.RandomResizedCrop(size=(image_size, image_size), scale=(0.35, 1.0),
+                                ratio=(0.75, 4 / 3)),
+            A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5),
+            A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02, p=0.8)]
   raise ValueError(f'preset: {preset!r} is not one of {PRESETS}')
 
 

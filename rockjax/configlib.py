@@ -51,6 +51,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.early_stopping_patience = 10  # epochs without a val-accuracy gain; 0 disables
   c.log_every_steps = 0  # extra within-epoch log lines; 0 means only per-epoch lines
   c.checkpoint_every_epochs = 1
+  c.distributed = False  # True: jax.distributed.initialize() (multi-host); see rockjax/distributed.py
 
   c.model = ml_collections.ConfigDict()
   c.model.name = 'ResidualCNN'  # ResidualCNN | SeedCNN
@@ -67,6 +68,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.bn_epsilon = 1e-3
   c.model.sync_batchnorm = True  # batch statistics over the global batch (all devices)
   c.model.dtype = 'float32'  # float32 | bfloat16 (compute dtype; parameters stay float32)
+  c.model.conv_impl = 'auto'  # auto | xla | matmul: how convolutions are computed (same params)
 
   c.data = ml_collections.ConfigDict()
   c.data.dir = ''  # a folder with one sub-folder per class; '' means the generated default set
@@ -90,6 +92,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.augment = ml_collections.ConfigDict()
   c.augment.preset = 'flip_bright'  # none | flip | crop | flip_bright | custom
   c.augment.custom = ''  # for preset=custom: 'HorizontalFlip(p=0.5); RandomRotate90(p=0.5)'
+  c.augment.where = 'host'  # host: Albumentations in tf.data | device: jax.random in the train step
 
   c.eval = ml_collections.ConfigDict()  # --mode=eval
   c.eval.dir = ''  # a class-per-folder set to evaluate on; '' means the run's saved val split
@@ -175,6 +178,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _choice(config, 'model.name', MODEL_NAMES)
   _choice(config, 'model.block_order', ('relu_bn', 'bn_relu'))
   _choice(config, 'model.dtype', ('float32', 'bfloat16'))
+  _choice(config, 'model.conv_impl', ('auto', 'xla', 'matmul'))
   _choice(config, 'data.interpolation', INTERPOLATIONS)
   _choice(config, 'data.aspect', ASPECTS)
   m = config.model
@@ -191,6 +195,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _check(config.data.image_size >= min_size, 'data.image_size',
          f'{config.data.image_size} px is too small for {m.name} with {len(m.widths)} stages, '
          f'which halves the image {num_downsamplings(m)} times (minimum {min_size} px)')
+  _choice(config, 'augment.where', AUGMENT_WHERE)
+  if config.augment.where == 'device':
+    from rockjax import device_augment
+    _check(config.augment.preset in device_augment.PRESETS, 'augment.preset',
+           f'{config.augment.preset!r} has no device implementation (device presets: '
+           f'{device_augment.PRESETS}); use augment.where=host')
   from rockjax import augment  # local import: augment pulls in albumentations and OpenCV
   try:
     augment.build_host_pipeline(config.augment, config.data.image_size)

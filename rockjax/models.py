@@ -12,9 +12,15 @@ from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+from jax import lax
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 BLOCK_ORDERS = ('relu_bn', 'bn_relu')
+CONV_IMPLS = ('auto', 'xla', 'matmul')
+# 'auto' computes convolutions on feature maps this small (or smaller) as one matmul: XLA:CPU's
+# convolution kernels take ~20x longer than the equivalent matmul at 2x2 spatial size (measured in
+# scripts/benchmark.py's profile, BENCHMARKS.md), where the last stage of the 32 px network runs.
+MATMUL_MAX_SPATIAL = 4
 
 # Keras' he_normal: truncated normal, variance 2 / fan_in.
 he_normal = nn.initializers.he_normal()
@@ -32,9 +38,68 @@ def batch_norm(module, train: bool) -> nn.BatchNorm:
 
 
 def layer_kwargs(module) -> dict:
-  """The block-order, BatchNorm and dtype fields a module passes on to its sub-blocks."""
+  """The block-order, BatchNorm, dtype and conv fields a module passes on to its sub-blocks."""
   return dict(order=module.order, bn_momentum=module.bn_momentum, bn_epsilon=module.bn_epsilon,
-              bn_axis_name=module.bn_axis_name, dtype=module.dtype)
+              bn_axis_name=module.bn_axis_name, dtype=module.dtype, conv_impl=module.conv_impl)
+
+
+def conv_as_matmul(x: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+  """Stride-1 'SAME' NHWC convolution as shifted slices, concatenated, times the HWIO kernel.
+
+  Equal to lax.conv_general_dilated; its gradient is slices and pads plus two matmuls.
+  """
+  kh, kw, cin, cout = kernel.shape
+  h, w = x.shape[1], x.shape[2]
+  pad_h, pad_w = (kh - 1) // 2, (kw - 1) // 2
+  xp = jnp.pad(x, ((0, 0), (pad_h, kh - 1 - pad_h), (pad_w, kw - 1 - pad_w), (0, 0)))
+  cols = jnp.concatenate([xp[:, i:i + h, j:j + w, :] for i in range(kh) for j in range(kw)],
+                         axis=-1)
+  return cols @ kernel.reshape(kh * kw * cin, cout)
+
+
+def max_pool_2x2(x: jnp.ndarray) -> jnp.ndarray:
+  """2x2 max-pool, stride 2, 'VALID' (odd edges dropped), as a reshape and a max.
+
+  Same values as nn.max_pool(x, (2, 2), strides=(2, 2)); its gradient avoids XLA:CPU's slow
+  select-and-scatter (3x faster backward, BENCHMARKS.md). On exact ties within a window the
+  gradient is shared between the tied inputs instead of going to one of them.
+  """
+  n, h, w, c = x.shape
+  x = x[:, :h // 2 * 2, :w // 2 * 2]
+  return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+class Conv(nn.Module):
+  """Stride-1 'SAME' 2-D convolution with an HWIO `kernel` and optional `bias` (as nn.Conv).
+
+  `impl`: 'xla' (lax.conv_general_dilated), 'matmul' (conv_as_matmul), or 'auto' (matmul for
+  feature maps of at most MATMUL_MAX_SPATIAL pixels a side). Parameters are the same either way.
+  """
+  features: int
+  kernel_size: int
+  use_bias: bool = True
+  dtype: Any = jnp.float32
+  impl: str = 'auto'
+
+  @nn.compact
+  def __call__(self, x):
+    k = self.kernel_size
+    kernel = self.param('kernel', he_normal, (k, k, x.shape[-1], self.features), jnp.float32)
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    impl = self.impl
+    if impl == 'auto':
+      impl = 'matmul' if max(x.shape[1], x.shape[2]) <= MATMUL_MAX_SPATIAL else 'xla'
+    if impl == 'matmul':
+      y = conv_as_matmul(x, kernel)
+    elif impl == 'xla':
+      y = lax.conv_general_dilated(x, kernel, (1, 1), 'SAME',
+                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    else:
+      raise ValueError(f'conv impl {self.impl!r} is not one of {CONV_IMPLS}')
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32).astype(
+          self.dtype)
+    return y
 
 
 def to_unit_range(images: jnp.ndarray, dtype: Any) -> jnp.ndarray:
@@ -57,13 +122,14 @@ class ConvAct(nn.Module):
   bn_epsilon: float = 1e-3
   bn_axis_name: str | None = None
   dtype: Any = jnp.float32
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x, train: bool):
     # A bias right before BatchNorm is cancelled by it (zero gradient): conv-BN-ReLU omits it.
     use_bias = not (self.use_bn and self.order == 'bn_relu')
-    x = nn.Conv(self.features, (self.kernel_size, self.kernel_size), padding='SAME',
-                use_bias=use_bias, kernel_init=he_normal, dtype=self.dtype)(x)
+    x = Conv(self.features, self.kernel_size, use_bias=use_bias, dtype=self.dtype,
+             impl=self.conv_impl)(x)
     if not self.use_bn:
       return nn.relu(x)
     bn = batch_norm(self, train)
@@ -87,6 +153,7 @@ class ResidualStage(nn.Module):
   bn_epsilon: float = 1e-3
   bn_axis_name: str | None = None
   dtype: Any = jnp.float32
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -96,7 +163,7 @@ class ResidualStage(nn.Module):
     for i in range(self.convs):
       y = ConvAct(self.features, self.kernel_size, use_bn=i < self.convs - 1, **kw)(y, train)
     y = batch_norm(self, train)(y + shortcut)
-    return nn.max_pool(y, (2, 2), strides=(2, 2))
+    return max_pool_2x2(y)
 
 
 class ResidualCNN(nn.Module):
@@ -114,13 +181,14 @@ class ResidualCNN(nn.Module):
   bn_epsilon: float = 1e-3
   bn_axis_name: str | None = None
   dtype: Any = jnp.float32
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, images, train: bool):
     kw = layer_kwargs(self)
     x = to_unit_range(images, self.dtype)
     x = ConvAct(self.stem_features, self.stem_kernel, **kw)(x, train)
-    x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = max_pool_2x2(x)
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     for i, width in enumerate(self.widths):
       x = ResidualStage(width, convs=self.convs_per_stage, kernel_size=self.kernel_size,
@@ -140,6 +208,7 @@ class SeedCNN(nn.Module):
   bn_epsilon: float = 1e-3
   bn_axis_name: str | None = None
   dtype: Any = jnp.float32
+  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, images, train: bool):
@@ -147,7 +216,7 @@ class SeedCNN(nn.Module):
     x = to_unit_range(images, self.dtype)
     for width, kernel in zip(self.widths, self.kernel_sizes):
       x = ConvAct(width, kernel, **kw)(x, train)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool_2x2(x)
     return classifier_head(x, self.num_classes, self.dtype)
 
 
@@ -174,7 +243,8 @@ def create_model(model_config, num_classes: int, bn_axis_name: str | None = None
   common = dict(num_classes=num_classes, order=model_config.block_order,
                 bn_momentum=model_config.bn_momentum, bn_epsilon=model_config.bn_epsilon,
                 bn_axis_name=bn_axis_name if model_config.sync_batchnorm else None,
-                dtype=DTYPES[model_config.dtype], widths=tuple(model_config.widths))
+                dtype=DTYPES[model_config.dtype], widths=tuple(model_config.widths),
+                conv_impl=model_config.conv_impl)
   if model_config.name == 'SeedCNN':
     return SeedCNN(kernel_sizes=tuple(model_config.block_kernels), **common)
   if model_config.name == 'ResidualCNN':

@@ -14,11 +14,25 @@ from absl import logging
 from rockjax import augment, data, plots
 
 
+def _device_augmenter(preset: str):
+  """The device path, one image at a time, as uint8 (for display)."""
+  import jax
+  from rockjax import device_augment
+
+  def apply(image, seed):
+    out = device_augment.augment_batch(jax.random.PRNGKey(seed), image[None], preset)[0]
+    return np.asarray(np.clip(np.asarray(out) * 255.0 + 0.5, 0, 255), np.uint8)
+  return apply
+
+
 def write_augmentation_preview(config, path: str, per_class: int = 2, versions: int = 5) -> str:
   dataset = data.load_dataset(config)
   train = dataset.train
-  compose = augment.build_host_pipeline(config.augment, config.data.image_size)
-  augmenter = augment.HostAugmenter(compose, config.data.image_size) if compose else None
+  if config.augment.where == 'device':
+    augmenter = _device_augmenter(config.augment.preset)
+  else:
+    compose = augment.build_host_pipeline(config.augment, config.data.image_size)
+    augmenter = augment.HostAugmenter(compose, config.data.image_size) if compose else None
   rng = np.random.default_rng(config.seed)
   originals, labels, augmented = [], [], []
   for label, name in enumerate(dataset.class_names):

@@ -56,13 +56,21 @@ def device_dropout_key(seed: int, step) -> jax.Array:
 
 
 def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed: int,
-               label_smoothing: float = 0.0) -> tuple[TrainState, dict]:
-  """One optimisation step on this device's share of the global batch (run under pmap)."""
+               label_smoothing: float = 0.0,
+               device_augment: str | None = None) -> tuple[TrainState, dict]:
+  """One optimisation step on this device's share of the global batch (run under pmap).
+
+  `device_augment` names a rockjax.device_augment preset applied to the images inside the step.
+  """
   dropout_key = device_dropout_key(seed, state.step)
+  images = batch['image']
+  if device_augment:
+    from rockjax import device_augment as dev_aug
+    images = dev_aug.augment_batch(jax.random.fold_in(dropout_key, 1), images, device_augment)
 
   def loss_fn(params):
     logits, updates = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats}, batch['image'], train=True,
+        {'params': params, 'batch_stats': state.batch_stats}, images, train=True,
         rngs={'dropout': dropout_key}, mutable=['batch_stats'])
     loss = cross_entropy(logits, batch['label'], label_smoothing)
     return loss.mean(), (logits, loss, updates['batch_stats'])

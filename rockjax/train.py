@@ -25,7 +25,7 @@ from rockjax.configlib import ConfigError
 # Keys that may change between a run and its resumption in the same workdir.
 RESUMABLE_CHANGES = ('num_epochs', 'log_every_steps', 'early_stopping_patience', 'data.dir',
                      'data.cache_dir', 'data.read_workers', 'eval_batch_size', 'num_devices',
-                     'eval', 'predict', 'preview')
+                     'eval', 'predict', 'preview', 'distributed')
 
 LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'tensorflow-cpu', 'tensorflow',
              'albumentations', 'albucore', 'opencv-python-headless', 'numpy', 'ml-collections')
@@ -174,7 +174,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """Trains per `config` into `workdir` (resuming if it holds a checkpoint); returns a summary."""
   configlib.validate(config)
   rt = make_runtime(config)
-  prepare_workdir(workdir, config)
+  if rt.is_main:
+    prepare_workdir(workdir, config)
   dataset = data.load_dataset(config, workdir if rt.is_main else None)
   train_set, val_set = dataset.train, dataset.val
   num_classes = len(dataset.class_names)
@@ -188,7 +189,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
                'global batch %d, %d steps per epoch.', config.model.name, f'{num_params:,}',
                f'{sum(x.size for x in jax.tree.leaves(state.batch_stats)):,}', rt.num_devices,
                rt.devices[0].platform, rt.process_count, config.batch_size, spe)
-  check_free_space(workdir, state)
+  if rt.is_main:
+    check_free_space(workdir, state)
   state = steps.replicate(state, rt.mesh)
 
   plateau = optim.ReduceOnPlateau.from_config(config)
@@ -218,10 +220,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
     ckpt.close()
     return summary()
 
-  compose = augment.build_host_pipeline(config.augment, config.data.image_size)
+  on_device = config.augment.where == 'device'
+  compose = None if on_device else augment.build_host_pipeline(config.augment,
+                                                               config.data.image_size)
   augmenter = augment.HostAugmenter(compose, config.data.image_size) if compose else None
-  p_train = steps.pmap_train_step(rt.devices, schedule=schedule, seed=config.seed,
-                                  label_smoothing=config.label_smoothing)
+  p_train = steps.pmap_train_step(
+      rt.devices, schedule=schedule, seed=config.seed, label_smoothing=config.label_smoothing,
+      device_augment=config.augment.preset if on_device and config.augment.preset != 'none'
+      else None)
   p_eval = steps.pmap_eval_step(rt.devices)
   monitor = monitoring.Monitor(workdir, enabled=rt.is_main)
   epoch_times = []

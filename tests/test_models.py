@@ -156,3 +156,44 @@ def test_unknown_model_name_is_an_error():
   config.model.name = 'ResNet9000'
   with pytest.raises(ValueError, match='ResNet9000'):
     models.create_model(config.model, 4)
+
+
+@pytest.mark.parametrize('h,k,cin', [(1, 3, 4), (2, 3, 5), (4, 5, 3), (7, 7, 3), (6, 4, 2)])
+def test_conv_as_matmul_equals_xla_convolution_and_its_gradients(h, k, cin):
+  import jax.numpy as jnp
+  from jax import lax
+  rng = np.random.default_rng(h * 10 + k)
+  x = jnp.asarray(rng.normal(size=(3, h, h + 1, cin)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(k, k, cin, 6)), jnp.float32)
+  ref = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), 'SAME',
+                                              dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  np.testing.assert_allclose(models.conv_as_matmul(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
+  g_ref = jax.grad(lambda x, w: (ref(x, w) ** 2).sum(), argnums=(0, 1))(x, w)
+  g_mm = jax.grad(lambda x, w: (models.conv_as_matmul(x, w) ** 2).sum(), argnums=(0, 1))(x, w)
+  for a, b in zip(g_mm, g_ref):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_impls_share_parameters_and_outputs():
+  from helpers import tiny_config
+  images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+  outs, trees = [], []
+  for impl in ('xla', 'matmul', 'auto'):
+    config = tiny_config(model__conv_impl=impl)
+    model = models.create_model(config.model, 4)
+    variables = model.init(jax.random.PRNGKey(0), images, train=False)
+    trees.append(jax.tree.map(np.shape, variables))
+    outs.append(np.asarray(model.apply(variables, images, train=False)))
+  assert trees[0] == trees[1] == trees[2]
+  np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(outs[0], outs[2], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('shape', [(2, 8, 8, 3), (1, 7, 5, 2), (3, 2, 2, 4)])
+def test_max_pool_2x2_equals_flax_max_pool(shape):
+  import flax.linen as nn
+  x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+  np.testing.assert_array_equal(models.max_pool_2x2(x), nn.max_pool(x, (2, 2), strides=(2, 2)))
+  g = jax.grad(lambda x: (models.max_pool_2x2(x) ** 2).sum())(x)
+  g_ref = jax.grad(lambda x: (nn.max_pool(x, (2, 2), strides=(2, 2)) ** 2).sum())(x)
+  np.testing.assert_allclose(g, g_ref, rtol=1e-6)  # no ties in random data

@@ -1,0 +1,40 @@
+"""Recommended recipe for your own folder of rock photos (a few thousand, noisy, mixed cameras).
+
+    python main.py --config=configs/rocks.py --config.data.dir=/path/to/photos
+
+Compared with the reference recipe (configs/residual.py): 64 px centre-cropped inputs with area
+resampling instead of 32 px nearest-neighbour stretching; strong augmentation (random resized crops,
+all flips and 90-degree rotations, colour jitter); conv-BN-ReLU blocks, two convs per stage; AdamW
+with warmup + cosine decay, label smoothing; a fixed epoch budget (the best epoch is still kept).
+Copies and near-copies of a photo are kept on one side of the split (data.group_duplicates).
+Evaluate it with k-fold cross-validation: --config.data.kfold=5.
+"""
+
+from rockjax import configlib
+
+
+def get_config():
+  c = configlib.base_config()
+  c.num_epochs = 40
+  c.batch_size = 64
+  c.learning_rate = 2e-3
+  c.weight_decay = 0.05  # AdamW
+  c.schedule = 'warmup_cosine'
+  c.warmup_epochs = 2.0
+  c.cosine_final_fraction = 0.01
+  c.label_smoothing = 0.1
+  c.early_stopping_patience = 0  # cosine runs to the end; the best epoch is kept regardless
+
+  c.model.name = 'ResidualCNN'
+  c.model.widths = (24, 48, 96, 192)
+  c.model.convs_per_stage = 2
+  c.model.shortcut_kernels = (3, 3, 3, 3)
+  c.model.block_order = 'bn_relu'
+  c.model.dropout = 0.2
+  c.model.bn_momentum = 0.9
+
+  c.data.image_size = 64
+  c.data.interpolation = 'area'
+  c.data.aspect = 'center_crop'
+  c.augment.preset = 'strong'
+  return c

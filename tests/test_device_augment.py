@@ -1,0 +1,77 @@
+"""Device-side augmentation: shapes and ranges, per-example randomness with the host presets'
+probabilities, determinism per key, and training with it."""
+
+import jax
+import numpy as np
+import pytest
+
+from rockjax import configlib, device_augment, train
+from helpers import tiny_config
+
+N = 2000
+IMG = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+BATCH = np.repeat(IMG[None], N, axis=0)
+X = IMG.astype(np.float32) / 255.0
+
+
+def run(preset, seed=0):
+  out = jax.jit(device_augment.augment_batch, static_argnums=2)(jax.random.PRNGKey(seed), BATCH,
+                                                                 preset)
+  return np.asarray(out)
+
+
+@pytest.mark.parametrize('preset', device_augment.PRESETS)
+def test_shape_dtype_range_and_determinism(preset):
+  out = run(preset)
+  assert out.shape == BATCH.shape and out.dtype == np.float32
+  assert out.min() >= 0.0 and out.max() <= 1.0
+  np.testing.assert_array_equal(out, run(preset))
+  if preset != 'none':
+    assert not np.array_equal(out, run(preset, seed=1))
+
+
+def outcome_fractions(out):
+  views = (X, X[:, ::-1], X[::-1], X[::-1, ::-1])
+  return np.array([np.mean([np.allclose(o, v, atol=1e-6) for o in out]) for v in views])
+
+
+def test_flip_draws_both_flips_independently_per_example():
+  np.testing.assert_allclose(outcome_fractions(run('flip')), 0.25, atol=0.04)
+
+
+def test_flip_bright_changes_brightness_half_the_time():
+  out = run('flip_bright')
+  fractions = outcome_fractions(out)
+  assert fractions.sum() == pytest.approx(0.5, abs=0.05)
+  np.testing.assert_allclose(fractions, 0.125, atol=0.03)
+  shift = out.mean(axis=(1, 2, 3)) - X.mean()
+  moved = np.abs(shift) > 1e-4
+  assert np.abs(shift[moved]).max() <= 0.25 + 1e-6
+
+
+def test_crop_draws_many_positions_and_flips():
+  crop = run('crop')
+  # 16 px -> 20 px: 5 x 5 crop positions, each unflipped or flipped one of two ways.
+  assert 50 < len({o.tobytes() for o in crop}) <= 75
+  assert np.mean([np.allclose(o, X, atol=1e-6) for o in crop]) < 0.05  # always a crop
+
+
+def test_rot90_draws_every_quarter_turn():
+  out = np.asarray(jax.jit(device_augment._rot90)(jax.random.PRNGKey(0), BATCH / 255.0))
+  turns = [np.mean([np.allclose(o, np.rot90(X, k), atol=1e-6) for o in out]) for k in range(4)]
+  np.testing.assert_allclose(turns, [0.5 + 0.125, 0.125, 0.125, 0.125], atol=0.04)
+
+
+def test_custom_preset_cannot_run_on_device():
+  config = tiny_config()
+  config.augment.where = 'device'
+  config.augment.preset = 'custom'
+  config.augment.custom = 'HorizontalFlip(p=0.5)'
+  with pytest.raises(configlib.ConfigError, match='no device implementation'):
+    configlib.validate(config)
+
+
+def test_training_with_device_augmentation(tmp_path):
+  config = tiny_config(num_epochs=2, augment__where='device', augment__preset='crop')
+  summary = train.train_and_evaluate(config, str(tmp_path))
+  assert summary['epochs'] == 2 and 0.0 <= summary['best_val_accuracy'] <= 1.0
