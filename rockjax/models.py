@@ -8,6 +8,7 @@ argument. `create_model(config.model, num_classes)` builds either from the confi
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -109,20 +110,28 @@ def to_unit_range(images: jnp.ndarray, dtype: Any) -> jnp.ndarray:
   return images.astype(dtype)
 
 
-class ConvAct(nn.Module):
+def _setting(default):
+  return dataclasses.field(default=default, kw_only=True)
+
+
+class LayerSettings(nn.Module):
+  """Settings every block passes down to its sub-blocks (keyword-only; see layer_kwargs)."""
+  order: str = _setting('relu_bn')  # relu_bn (reference: Conv -> ReLU -> BN) | bn_relu
+  bn_momentum: float = _setting(0.99)
+  bn_epsilon: float = _setting(1e-3)
+  bn_axis_name: str | None = _setting(None)  # the pmap axis for synchronised BatchNorm
+  dtype: Any = _setting(jnp.float32)  # compute dtype; parameters stay float32
+  conv_impl: str = _setting('auto')  # see Conv
+
+
+class ConvAct(LayerSettings):
   """Conv, then ReLU and (optionally) BatchNorm in the configured order.
 
   `order='relu_bn'` is the reference's Conv -> ReLU -> BN; `order='bn_relu'` the usual Conv -> BN -> ReLU.
   """
   features: int
   kernel_size: int
-  order: str = 'relu_bn'
   use_bn: bool = True
-  bn_momentum: float = 0.99
-  bn_epsilon: float = 1e-3
-  bn_axis_name: str | None = None
-  dtype: Any = jnp.float32
-  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -138,7 +147,7 @@ class ConvAct(nn.Module):
     return nn.relu(bn(x))
 
 
-class ResidualStage(nn.Module):
+class ResidualStage(LayerSettings):
   """`convs` 3x3 convs on the main path plus a projection shortcut conv, added, then BN and pool.
 
   As in the reference: every conv has a ReLU, BatchNorm follows all main-path convs but the last, the
@@ -148,12 +157,6 @@ class ResidualStage(nn.Module):
   convs: int = 3
   kernel_size: int = 3
   shortcut_kernel: int = 3
-  order: str = 'relu_bn'
-  bn_momentum: float = 0.99
-  bn_epsilon: float = 1e-3
-  bn_axis_name: str | None = None
-  dtype: Any = jnp.float32
-  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -166,7 +169,7 @@ class ResidualStage(nn.Module):
     return max_pool_2x2(y)
 
 
-class ResidualCNN(nn.Module):
+class ResidualCNN(LayerSettings):
   """The reference residual CNN; defaults reproduce it (2,369,412 parameters for 4 classes)."""
   num_classes: int
   stem_features: int = 16
@@ -176,12 +179,6 @@ class ResidualCNN(nn.Module):
   kernel_size: int = 3
   shortcut_kernels: Sequence[int] = (5, 3, 3, 3)
   dropout: float = 0.2
-  order: str = 'relu_bn'
-  bn_momentum: float = 0.99
-  bn_epsilon: float = 1e-3
-  bn_axis_name: str | None = None
-  dtype: Any = jnp.float32
-  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, images, train: bool):
@@ -198,17 +195,11 @@ class ResidualCNN(nn.Module):
     return classifier_head(x, self.num_classes, self.dtype)
 
 
-class SeedCNN(nn.Module):
+class SeedCNN(LayerSettings):
   """The reference's plain baseline: three Conv -> ReLU -> BN -> max-pool blocks, GAP, Dense."""
   num_classes: int
   widths: Sequence[int] = (16, 32, 64)
   kernel_sizes: Sequence[int] = (7, 5, 3)
-  order: str = 'relu_bn'
-  bn_momentum: float = 0.99
-  bn_epsilon: float = 1e-3
-  bn_axis_name: str | None = None
-  dtype: Any = jnp.float32
-  conv_impl: str = 'auto'
 
   @nn.compact
   def __call__(self, images, train: bool):

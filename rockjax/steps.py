@@ -30,11 +30,17 @@ class TrainState(train_state.TrainState):
   lr_scale: jax.Array = flax.struct.field(default_factory=lambda: jnp.ones((), jnp.float32))
 
 
+@functools.lru_cache(maxsize=16)
+def _jitted_init(model):
+  """One compiled init per model definition (Flax modules are hashable), not one per call."""
+  return jax.jit(functools.partial(model.init, train=False))
+
+
 def create_train_state(model, tx: optax.GradientTransformation, rng: jax.Array,
                        image_size: int) -> TrainState:
   """Initialises parameters and BatchNorm statistics on the host's default device."""
   images = jnp.zeros((1, image_size, image_size, 3), jnp.uint8)
-  variables = jax.jit(functools.partial(model.init, train=False))({'params': rng}, images)
+  variables = _jitted_init(model)({'params': rng}, images)
   return TrainState.create(apply_fn=model.apply, params=variables['params'], tx=tx,
                            batch_stats=variables.get('batch_stats', {}),
                            lr_scale=jnp.ones((), jnp.float32))

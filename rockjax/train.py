@@ -288,12 +288,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
           images_per_s=n_images / max(train_seconds - compile_seconds, 1e-9),
           epoch_seconds=epoch_seconds, elapsed_seconds=loop['elapsed_seconds'],
           eta_seconds=float(np.mean(epoch_times[-5:])) * (config.num_epochs - epoch))
+      # Save before recording the epoch: the save of epoch e waits for that of e - 1 to finish, so
+      # a crash at any moment finds the checkpoint of at least the epoch before the last recorded.
+      if epoch % config.checkpoint_every_epochs == 0 or is_best or loop['stop_reason']:
+        ckpt.save(epoch, state, loop, val['accuracy'], val['loss'], is_best)
       if rt.is_main:
         log.append(record)
         monitor.write_epoch(record, log.read())
       logging.info(history.format_epoch(record, config.num_epochs))
-      if epoch % config.checkpoint_every_epochs == 0 or is_best or loop['stop_reason']:
-        ckpt.save(epoch, state, loop, val['accuracy'], val['loss'], is_best)
       if loop['stop_reason'] == 'early_stopping':
         logging.info('Early stopping: no val-accuracy gain for %d epochs.', stopper.wait)
         break
