@@ -299,6 +299,22 @@ def main() -> int:
                  predict_images_per_s_batch256=256 * reps / (time.perf_counter() - start))
   print(f'predict rockjax batch-1 p50 {p50:.2f} ms p99 {p99:.2f} ms; '
         f'{results["predict_images_per_s_batch256"]:.0f} img/s at batch 256', flush=True)
+  # The exported SavedModel (jax2tf), loaded back and called as a server would call it.
+  import tempfile
+  import tensorflow as tf
+  from jax.experimental import jax2tf
+  with tempfile.TemporaryDirectory() as tmp:
+    module = tf.Module()
+    tf_fn = jax2tf.convert(lambda x: predict(variables, x), polymorphic_shapes=['(b, 32, 32, 3)'],
+                           with_gradient=False)
+    module.serve = tf.function(lambda x: tf_fn(x), autograph=False,
+                               input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.uint8)])
+    tf.saved_model.save(module, tmp)
+    serve = tf.saved_model.load(tmp).serve
+    one_tf = tf.constant(one)
+    sp50, sp99 = latency(lambda: serve(one_tf).numpy(), runs)
+  results.update(savedmodel_batch1_p50_ms=sp50, savedmodel_batch1_p99_ms=sp99)
+  print(f'predict SavedModel (jax2tf) batch-1 p50 {sp50:.2f} ms p99 {sp99:.2f} ms', flush=True)
   if not args.no_keras:
     kmodel = keras_residual(32)
     x1 = one.astype(np.float32)
@@ -308,6 +324,7 @@ def main() -> int:
     print(f'predict keras   batch-1 p50 {kp50:.2f} ms p99 {kp99:.2f} ms '
           f'(rockjax/keras latency ratio {p50 / kp50:.2f})', flush=True)
   if args.json:
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, 'w') as f:
       json.dump(results, f, indent=2)
     print(f'wrote {args.json}')

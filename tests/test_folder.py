@@ -150,3 +150,36 @@ def test_validation_folder_with_an_unknown_class_is_refused(tmp_path):
   write_image(str(tmp_path / 'val' / 'gneiss' / 'x.png'))
   with pytest.raises(folder.DataError, match=r"\['gneiss'\].*not among the training classes"):
     folder.read_folder(str(tmp_path / 'val'), OPTIONS, class_names=['basalt', 'granite'])
+
+
+def test_one_epoch_of_training_on_a_messy_folder(tmp_path):
+  from helpers import tiny_config
+  from rockjax import train
+  root = messy_folder(tmp_path / 'photos')
+  for name in ('basalt', 'granite', 'marble'):  # enough images for a split and a batch
+    for i in range(10):
+      write_image(os.path.join(root, name, 'more', f'{i}.png'), seed=hash((name, i)) % 999)
+  config = tiny_config(num_epochs=1, batch_size=16, data__dir=root, augment__preset='flip')
+  summary = train.train_and_evaluate(config, str(tmp_path / 'w'))
+  assert summary['epochs'] == 1 and summary['class_names'] == ['basalt', 'granite', 'marble']
+  report = json.load(open(tmp_path / 'w' / 'data_report.json'))
+  assert report['num_skipped'] == 4
+
+
+SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                      'shared', 'data')
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(SHARED, 'rock7')),
+                    reason='../shared/data/rock7 (real photos beside the checkout) is not here')
+def test_reads_a_real_photo_set(tmp_path):
+  root = os.path.join(SHARED, 'rock7')
+  s = folder.read_folder(root, folder.ReadOptions(image_size=16), str(tmp_path / 'cache'))
+  assert len(s.class_names) >= 2 and len(s) > 1000
+  assert s.images.dtype == np.uint8 and s.images.shape[1:] == (16, 16, 3)
+  assert set(np.unique(s.labels)) == set(range(len(s.class_names)))
+  for entry in s.report['skipped']:
+    assert entry['reason'] in (imageio.EMPTY_FILE, imageio.NOT_AN_IMAGE, imageio.TRUNCATED,
+                               imageio.UNREADABLE, imageio.UNSUPPORTED_EXTENSION)
+  again = folder.read_folder(root, folder.ReadOptions(image_size=16), str(tmp_path / 'cache'))
+  assert again.report['cache_hit'] and again.report['read_seconds'] < s.report['read_seconds']
