@@ -148,3 +148,14 @@ def test_non_finite_loss_stops_with_the_step_and_writes_no_bad_epoch(tmp_path):
     train.train_and_evaluate(config, str(tmp_path))
   assert not os.path.exists(tmp_path / 'metrics.jsonl') or records(tmp_path) == []
   assert checkpointing.Checkpointer(str(tmp_path / 'checkpoints')).latest_epoch() is None
+
+
+def test_too_little_disk_space_is_refused_before_training(tmp_path, monkeypatch):
+  import collections
+  import shutil
+  usage = collections.namedtuple('usage', 'total used free')
+  monkeypatch.setattr(shutil, 'disk_usage', lambda path: usage(10**9, 10**9 - 1000, 1000))
+  with pytest.raises(train.WorkdirError, match='MiB free'):
+    train.train_and_evaluate(tiny_config(), str(tmp_path))
+  assert not os.path.exists(tmp_path / 'metrics.jsonl')
+  assert not os.path.exists(tmp_path / 'checkpoints')
