@@ -115,18 +115,18 @@ def _check(ok: bool, key: str, message: str) -> None:
 
 
 def _choice(config, key: str, choices) -> None:
-  value = _get(config, key)
+  value = get_value(config, key)
   _check(value in choices, key, f'{value!r} is not one of {tuple(choices)}')
 
 
 def _positive(config, key: str, allow_zero: bool = False) -> None:
-  value = _get(config, key)
+  value = get_value(config, key)
   ok = value >= 0 if allow_zero else value > 0
   _check(ok and math.isfinite(value), key,
          f'must be {"non-negative" if allow_zero else "positive"}, got {value!r}')
 
 
-def _get(config, key: str) -> Any:
+def get_value(config, key: str) -> Any:
   value = config
   for part in key.split('.'):
     value = value[part]

@@ -39,13 +39,7 @@ class Predictor:
 
   @functools.cached_property
   def _probabilities(self):
-    apply = self.model.apply
-
-    @jax.jit
-    def fn(variables, images):
-      logits = apply(variables, images, train=False)
-      return jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
-    return fn
+    return jax.jit(self.predict_fn())
 
   def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities [N, K] for uint8 images [N, H, W, 3], in fixed-size (padded) batches."""

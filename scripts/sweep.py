@@ -85,7 +85,7 @@ def parse_sweeps(config, specs: list[str]) -> list[tuple[str, list]]:
     message = configlib.unknown_key_message(config, key)
     if message:
       raise configlib.ConfigError(f'--sweep: {message}')
-    current = configlib._get(config, key)
+    current = configlib.get_value(config, key)
     try:
       axes.append((key, [parse_value(v, current) for v in split_values(values)]))
     except ValueError as e:

@@ -11,14 +11,6 @@ from PIL import Image
 from rockjax import configlib
 
 
-def set_dotted(config: ml_collections.ConfigDict, key: str, value) -> None:
-  *parents, leaf = key.split('.')
-  node = config
-  for p in parents:
-    node = node[p]
-  node[leaf] = value
-
-
 def tiny_config(**overrides) -> ml_collections.ConfigDict:
   """A small ResidualCNN on a small generated set: compiles in seconds, trains in seconds.
 
@@ -41,7 +33,7 @@ def tiny_config(**overrides) -> ml_collections.ConfigDict:
   c.data.synthetic.image_size = 32
   c.augment.preset = 'none'
   for key, value in overrides.items():
-    set_dotted(c, key.replace('__', '.'), value)
+    configlib.set_value(c, key.replace('__', '.'), value)
   configlib.validate(c)
   return c
 

@@ -46,8 +46,7 @@ def test_residual_defaults_are_the_reference_recipe():
 ])
 def test_bad_values_name_their_key(key, value, expected):
   config = tiny_config()
-  from helpers import set_dotted
-  set_dotted(config, key, value)
+  configlib.set_value(config, key, value)
   with pytest.raises(configlib.ConfigError, match=expected.replace('.', r'\.')):
     configlib.validate(config)
 
