@@ -10,7 +10,6 @@ runs/<config name>-<hash of the resolved config>, so rerunning the same command 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 
@@ -45,7 +44,7 @@ def default_workdir(config_path: str, config) -> str:
 
 def run(argv) -> int:
   del argv
-  from rockjax import checkpointing, configlib, folder, logs, train
+  from rockjax import checkpointing, configlib, fileio, folder, logs, train
 
   logs.quiet_libraries()
   config = FLAGS.config
@@ -68,8 +67,7 @@ def run(argv) -> int:
             f'{os.path.join(workdir, "kfold.json")}')
     elif FLAGS.mode == 'train':
       summary = train.train_and_evaluate(config, workdir)
-      with open(os.path.join(workdir, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=2)
+      fileio.write_json(os.path.join(workdir, 'summary.json'), summary)
       print(f'best val accuracy {100 * summary["best_val_accuracy"]:.2f}% at epoch '
             f'{summary["best_epoch"]}; outputs in {workdir}')
     elif FLAGS.mode == 'eval':

@@ -14,6 +14,7 @@ import numpy as np
 from absl import logging
 
 from rockjax import train
+from rockjax.fileio import write_json
 
 
 def fold_config(config, fold: int):
@@ -57,8 +58,5 @@ def run_kfold(config, workdir: str) -> dict:
   logging.info('%d-fold: mean best val accuracy %.2f%% +- %.2f%% (sample std), pooled %.2f%%',
                k, 100 * out['mean_best_val_accuracy'], 100 * out['std_best_val_accuracy'],
                100 * out['pooled_val_accuracy'])
-  tmp = os.path.join(workdir, 'kfold.json.tmp')
-  with open(tmp, 'w') as f:
-    json.dump(out, f, indent=2)
-  os.replace(tmp, os.path.join(workdir, 'kfold.json'))
+  write_json(os.path.join(workdir, 'kfold.json'), out)
   return out

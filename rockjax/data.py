@@ -18,6 +18,7 @@ from absl import logging
 import numpy as np
 
 from rockjax import dedup, folder, splits, synthetic
+from rockjax.fileio import write_json
 from rockjax.configlib import ConfigError
 
 SPLIT_FOLDERS = ('val', 'validation', 'test')
@@ -55,13 +56,6 @@ def explicit_split_folders(root: str) -> tuple[str, str] | None:
     if os.path.isdir(os.path.join(root, name)):
       return os.path.join(root, 'train'), os.path.join(root, name)
   return None
-
-
-def _write_json(path: str, obj) -> None:
-  tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=2)
-  os.replace(tmp, path)
 
 
 def _subset_by_paths(image_set: folder.ImageSet, paths: list[str], what: str) -> folder.ImageSet:
@@ -151,10 +145,10 @@ def load_dataset(config, workdir: str | None = None) -> Dataset:
                            'validation images; both must be non-empty')
   if workdir:
     os.makedirs(workdir, exist_ok=True)
-    _write_json(os.path.join(workdir, 'class_names.json'), train.class_names)
-    _write_json(os.path.join(workdir, 'data_report.json'), report)
+    write_json(os.path.join(workdir, 'class_names.json'), train.class_names)
+    write_json(os.path.join(workdir, 'data_report.json'), report)
     if not (split_path and os.path.exists(split_path)):
-      _write_json(split_path, dict(split_info, root=root, train=train.paths, val=val.paths))
+      write_json(split_path, dict(split_info, root=root, train=train.paths, val=val.paths))
   logging.info('Split (%s): %d training, %d validation images; classes %s',
                split_info['method'], len(train), len(val), train.class_names)
   return Dataset(train=train, val=val, class_names=train.class_names, report=report)

@@ -6,13 +6,12 @@ matrix), `confusion_matrix.png` (counts and row-normalised) and `most_confident_
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 from absl import logging
 
-from rockjax import data, folder, inference, plots
+from rockjax import data, fileio, folder, inference, plots
 
 
 def confusion(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
@@ -112,8 +111,7 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
       dict(path=image_set.paths[i], true=predictor.class_names[image_set.labels[i]],
            predicted=predictor.class_names[probabilities[i].argmax()],
            probability=float(probabilities[i].max())) for i in wrong]
-  with open(os.path.join(out, 'report.json'), 'w') as f:
-    json.dump(report, f, indent=2)
+  fileio.write_json(os.path.join(out, 'report.json'), report)
   plots.confusion_matrix(np.asarray(report['confusion_matrix']), predictor.class_names,
                          os.path.join(out, 'confusion_matrix.png'))
   error_grid(image_set, probabilities, wrong, predictor.class_names,

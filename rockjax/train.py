@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from rockjax import (augment, checkpointing, configlib, data, history, input_pipeline, models,
-                     monitoring, optim, steps)
+from rockjax import (augment, checkpointing, configlib, data, fileio, history, input_pipeline,
+                     models, monitoring, optim, steps)
 from rockjax.configlib import ConfigError
 
 # Keys that may change between a run and its resumption in the same workdir.
@@ -117,9 +117,7 @@ def write_environment(path: str) -> None:
     except (OSError, ValueError):
       sessions = []
   sessions.append(entry)
-  with open(f'{path}.tmp', 'w') as f:
-    json.dump(sessions, f, indent=2)
-  os.replace(f'{path}.tmp', path)
+  fileio.write_json(path, sessions)
 
 
 def check_free_space(workdir: str, state) -> None:

@@ -125,12 +125,11 @@ def curve(workdir: str, kfold: int) -> list[tuple[int, float]]:
 
 
 def run_one(config, workdir: str) -> dict:
-  from rockjax import crossval, train
+  from rockjax import crossval, fileio, train
   if config.data.kfold:
     return crossval.run_kfold(config, workdir)
   summary = train.train_and_evaluate(config, workdir)
-  with open(os.path.join(workdir, 'summary.json'), 'w') as f:
-    json.dump(summary, f, indent=2)
+  fileio.write_json(os.path.join(workdir, 'summary.json'), summary)
   return summary
 
 
