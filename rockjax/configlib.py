@@ -51,6 +51,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.early_stopping_patience = 10  # epochs without a val-accuracy gain; 0 disables
   c.log_every_steps = 0  # extra within-epoch log lines; 0 means only per-epoch lines
   c.checkpoint_every_epochs = 1
+  c.ema_decay = 0.0  # > 0 (e.g. 0.99): evaluate, keep and export a moving average of the weights
+  c.test_time_flip = False  # average each image's class probabilities with its mirror image's
   c.distributed = False  # True: jax.distributed.initialize() (multi-host); see rockjax/distributed.py
 
   c.model = ml_collections.ConfigDict()
@@ -93,6 +95,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.augment.preset = 'flip_bright'  # none | flip | crop | flip_bright | custom
   c.augment.custom = ''  # for preset=custom: 'HorizontalFlip(p=0.5); RandomRotate90(p=0.5)'
   c.augment.where = 'host'  # host: Albumentations in tf.data | device: jax.random in the train step
+  c.augment.mixup_alpha = 0.0  # > 0: mixup with lam ~ Beta(alpha, alpha), in the train step
+  c.augment.cutmix_alpha = 0.0  # > 0: cutmix (both > 0: one of the two per step, p=0.5 each)
 
   c.eval = ml_collections.ConfigDict()  # --mode=eval
   c.eval.dir = ''  # a class-per-folder set to evaluate on; '' means the run's saved val split
@@ -160,6 +164,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
          f'must be in [0, 1), got {config.model.dropout!r}')
   _check(0.0 <= config.label_smoothing < 1.0, 'label_smoothing',
          f'must be in [0, 1), got {config.label_smoothing!r}')
+  _check(0.0 <= config.ema_decay < 1.0, 'ema_decay',
+         f'must be in [0, 1) (0 disables), got {config.ema_decay!r}')
+  for key in ('augment.mixup_alpha', 'augment.cutmix_alpha'):
+    _positive(config, key, allow_zero=True)
   _check(0.0 < config.plateau.factor < 1.0, 'plateau.factor',
          f'must be in (0, 1), got {config.plateau.factor!r}')
   _check(0 <= config.data.alpha_background <= 255, 'data.alpha_background',
@@ -221,8 +229,17 @@ def save(config: ml_collections.ConfigDict, path: str) -> None:
 
 
 def load(path: str) -> ml_collections.ConfigDict:
+  """A saved config, with any field added to rockjax since it was saved set to its default (which
+  is how the run behaved: new fields default to the old behaviour)."""
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    return with_defaults(ml_collections.ConfigDict(json.load(f)))
+
+
+def with_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config` plus every field of base_config() that it lacks, at the default value."""
+  merged = base_config()
+  merged.update(config)  # recursive for nested ConfigDicts
+  return merged
 
 
 def differences(a: ml_collections.ConfigDict, b: ml_collections.ConfigDict,

@@ -19,9 +19,10 @@ DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 BLOCK_ORDERS = ('relu_bn', 'bn_relu')
 CONV_IMPLS = ('auto', 'xla', 'matmul')
 # 'auto' computes convolutions on feature maps this small (or smaller) as one matmul: XLA:CPU's
-# convolution kernels take ~20x longer than the equivalent matmul at 2x2 spatial size (measured in
-# scripts/benchmark.py's profile, BENCHMARKS.md), where the last stage of the 32 px network runs.
-MATMUL_MAX_SPATIAL = 4
+# convolution kernels take ~20x longer than the equivalent matmul at 2x2 spatial size, where the last
+# stage of the 32 px network runs. With XLA's Eigen convolutions (rockjax/xla_flags.py), 2 beats 4
+# and 8 (1.05x and 1.15x training images/s at 32 px; BENCHMARKS.md).
+MATMUL_MAX_SPATIAL = 2
 
 # Keras' he_normal: truncated normal, variance 2 / fan_in.
 he_normal = nn.initializers.he_normal()

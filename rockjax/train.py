@@ -164,7 +164,7 @@ def build_model_and_state(config, num_classes: int, steps_per_epoch: int):
   schedule = optim.learning_rate_schedule(config, steps_per_epoch)
   tx = optim.create_optimizer(config, schedule)
   state = steps.create_train_state(model, tx, jax.random.PRNGKey(config.seed),
-                                   config.data.image_size)
+                                   config.data.image_size, ema=config.ema_decay > 0)
   return model, schedule, state
 
 
@@ -225,8 +225,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   p_train = steps.pmap_train_step(
       rt.devices, schedule=schedule, seed=config.seed, label_smoothing=config.label_smoothing,
       device_augment=config.augment.preset if on_device and config.augment.preset != 'none'
-      else None)
-  p_eval = steps.pmap_eval_step(rt.devices)
+      else None, mixup_alpha=config.augment.mixup_alpha, cutmix_alpha=config.augment.cutmix_alpha,
+      num_classes=num_classes, ema_decay=config.ema_decay)
+  p_eval = steps.pmap_eval_step(rt.devices, test_time_flip=config.test_time_flip)
   monitor = monitoring.Monitor(workdir, enabled=rt.is_main)
   epoch_times = []
   try:

@@ -1,5 +1,6 @@
 """Configs: the shipped files validate, bad values name their key, the CLI rejects unknown keys."""
 
+import json
 import os
 import subprocess
 import sys
@@ -43,6 +44,10 @@ def test_residual_defaults_are_the_reference_recipe():
     ('data.interpolation', 'cubic-ish', 'config.data.interpolation'),
     ('model.shortcut_kernels', (3,), 'config.model.shortcut_kernels'),
     ('augment.preset', 'rotate', 'config.augment'),
+    ('ema_decay', 1.0, 'config.ema_decay'),
+    ('ema_decay', -0.5, 'config.ema_decay'),
+    ('augment.mixup_alpha', -0.2, 'config.augment.mixup_alpha'),
+    ('augment.cutmix_alpha', float('inf'), 'config.augment.cutmix_alpha'),
 ])
 def test_bad_values_name_their_key(key, value, expected):
   config = tiny_config()
@@ -75,6 +80,21 @@ def test_save_load_round_trip_and_differences(tmp_path):
   loaded.num_epochs = 9
   assert configlib.differences(config, loaded) == ['model.dropout', 'num_epochs']
   assert configlib.differences(config, loaded, ignore=('num_epochs',)) == ['model.dropout']
+
+
+def test_config_saved_before_a_field_existed_loads_with_its_default(tmp_path):
+  """A run saved by an older rockjax (no ema_decay, no augment.mixup_alpha) still resumes."""
+  config = tiny_config()
+  saved = json.loads(configlib.to_json(config))
+  del saved['ema_decay'], saved['augment']['mixup_alpha']
+  (tmp_path / 'old.json').write_text(json.dumps(saved))
+  loaded = configlib.load(str(tmp_path / 'old.json'))
+  assert loaded.ema_decay == 0.0 and loaded.augment.mixup_alpha == 0.0
+  assert configlib.differences(loaded, config) == []
+  saved['model']['dropout'] = 0.4  # a real difference is still reported
+  (tmp_path / 'old.json').write_text(json.dumps(saved))
+  assert configlib.differences(configlib.load(str(tmp_path / 'old.json')), config) == [
+      'model.dropout']
 
 
 def run_main(*args, cwd=ROOT, timeout=120):

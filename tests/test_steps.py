@@ -14,7 +14,8 @@ SIZE = 16
 def make_state(config, num_classes=4):
   model = models.create_model(config.model, num_classes, bn_axis_name=steps.AXIS)
   tx = optax.adam(config.learning_rate)
-  return steps.create_train_state(model, tx, jax.random.PRNGKey(0), SIZE)
+  return steps.create_train_state(model, tx, jax.random.PRNGKey(0), SIZE,
+                                  ema=config.ema_decay > 0)
 
 
 def batch_of(n, num_devices, seed=0):
@@ -25,16 +26,21 @@ def batch_of(n, num_devices, seed=0):
               label=label.reshape(num_devices, n // num_devices))
 
 
-def run_steps(config, num_devices, num_steps=3):
+def run_steps(config, num_devices, num_steps=3, keep_params=False):
   devices = jax.local_devices()[:num_devices]
   mesh = steps.make_mesh(devices)
   state = steps.replicate(make_state(config), mesh)
   p_train = steps.pmap_train_step(devices, schedule=optax.constant_schedule(config.learning_rate),
-                                  seed=0)
+                                  seed=0, ema_decay=config.ema_decay, num_classes=4,
+                                  mixup_alpha=config.augment.mixup_alpha,
+                                  cutmix_alpha=config.augment.cutmix_alpha)
   history = []
   for i in range(num_steps):
     state, metrics = p_train(state, steps.shard_batch(batch_of(32, num_devices, seed=i), mesh))
-    history.append(jax.device_get(metrics))
+    metrics = jax.device_get(metrics)
+    if keep_params:
+      metrics['params'] = jax.device_get((state.params, state.batch_stats))
+    history.append(metrics)
   return state, history
 
 
@@ -107,7 +113,7 @@ def test_evaluation_counts_every_example_exactly_once(num_devices, eval_batch):
   logits = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats}, images,
                           train=False)
   assert result['count'] == n
-  np.testing.assert_allclose(result['logits'], logits, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(result['logits'], jax.nn.log_softmax(logits), rtol=1e-4, atol=1e-5)
   assert result['accuracy'] == pytest.approx(np.mean(np.argmax(logits, -1) == labels))
   expected_loss = float(np.mean(steps.cross_entropy(logits, labels)))
   assert result['loss'] == pytest.approx(expected_loss, rel=1e-5)
@@ -125,3 +131,82 @@ def test_label_smoothing_changes_the_loss():
   plain = float(steps.cross_entropy(logits, np.array([0]))[0])
   smooth = float(steps.cross_entropy(logits, np.array([0]), label_smoothing=0.3)[0])
   assert smooth > plain
+
+
+def test_ema_follows_the_recurrence_with_its_warm_up_and_is_what_evaluation_uses():
+  config = tiny_config(learning_rate=1e-2, ema_decay=0.9)
+  initial = make_state(config)
+  state, history = run_steps(config, 1, num_steps=4, keep_params=True)
+  expected = jax.device_get((initial.params, initial.batch_stats))
+  for step, record in enumerate(history):
+    d = min(0.9, (1 + step) / (10 + step))
+    assert float(steps.ema_decay_at(0.9, step)) == pytest.approx(d)
+    expected = jax.tree.map(lambda e, p: d * e + (1 - d) * p, expected, record['params'])
+  assert max_abs_diff(expected, (state.ema_params, state.ema_batch_stats)) < 1e-6
+  assert max_abs_diff(state.ema_params, state.params) > 1e-4  # the average lags the weights
+  chosen = steps.inference_variables(state)
+  assert chosen['params'] is state.ema_params and chosen['batch_stats'] is state.ema_batch_stats
+  plain = steps.inference_variables(make_state(tiny_config()))
+  assert make_state(tiny_config()).ema_params is None and 'params' in plain
+
+
+def test_ema_on_eight_devices_matches_one_device():
+  config = tiny_config(learning_rate=1e-2, ema_decay=0.95)
+  one, _ = run_steps(config, 1)
+  eight, _ = run_steps(config, 8)
+  assert max_abs_diff(one.ema_params, eight.ema_params) < 1e-5
+  assert max_abs_diff(one.ema_batch_stats, eight.ema_batch_stats) < 1e-5
+
+
+def test_mixup_step_trains_with_soft_targets_and_repeats_for_the_same_seed():
+  config = tiny_config(learning_rate=1e-2, augment__mixup_alpha=0.4, augment__cutmix_alpha=1.0)
+  a, ha = run_steps(config, 2)
+  b, hb = run_steps(config, 2)
+  plain, hp = run_steps(tiny_config(learning_rate=1e-2), 2)
+  assert max_abs_diff(a.params, b.params) == 0.0
+  assert all(np.isfinite(h['loss_sum']) and h['count'] == 32 for h in ha)
+  assert max_abs_diff(a.params, plain.params) > 1e-4  # mixing changed what was learned
+
+
+def test_mixing_without_num_classes_is_an_error():
+  config = tiny_config(augment__mixup_alpha=0.4)
+  devices = jax.local_devices()[:1]
+  p_train = steps.pmap_train_step(devices, schedule=optax.constant_schedule(1e-3), seed=0,
+                                  mixup_alpha=0.4)
+  state = steps.replicate(make_state(config), steps.make_mesh(devices))
+  with pytest.raises(ValueError, match='num_classes'):
+    p_train(state, steps.shard_batch(batch_of(32, 1), steps.make_mesh(devices)))
+
+
+def test_test_time_flip_averages_an_image_and_its_mirror():
+  state = make_state(tiny_config())
+  images = np.random.default_rng(0).integers(0, 256, (6, SIZE, SIZE, 3), dtype=np.uint8)
+  variables = steps.inference_variables(state)
+  log_p = np.asarray(steps.class_log_probs(state.apply_fn, variables, images, True))
+  mirrored = np.asarray(steps.class_log_probs(state.apply_fn, variables, images[:, :, ::-1], True))
+  np.testing.assert_allclose(log_p, mirrored, atol=1e-5)  # invariant to the horizontal flip
+  p = jax.nn.softmax(state.apply_fn(variables, images, train=False))
+  p_flip = jax.nn.softmax(state.apply_fn(variables, images[:, :, ::-1], train=False))
+  np.testing.assert_allclose(np.exp(log_p), (p + p_flip) / 2, atol=1e-6)
+  single = np.asarray(steps.class_log_probs(state.apply_fn, variables, images, False))
+  assert np.abs(single - log_p).max() > 1e-4  # the untrained net is not flip-invariant
+
+
+def test_evaluation_with_test_time_flip_scores_the_averaged_probabilities():
+  config = tiny_config(num_devices=2, eval_batch_size=16)
+  rt = train.make_runtime(config)
+  state = make_state(config)
+  rng = np.random.default_rng(1)
+  n = 37
+  images = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
+  labels = rng.integers(0, 4, n).astype(np.int32)
+  image_set = folder.ImageSet(images=images, labels=labels, paths=[str(i) for i in range(n)],
+                              class_names=list('abcd'), root='', report={})
+  result = train.evaluate(steps.pmap_eval_step(rt.devices, test_time_flip=True),
+                          steps.replicate(state, rt.mesh), image_set, config, rt,
+                          with_logits=True)
+  log_p = np.asarray(steps.class_log_probs(state.apply_fn, steps.inference_variables(state),
+                                           images, True))
+  np.testing.assert_allclose(result['logits'], log_p, atol=1e-5)
+  assert result['accuracy'] == pytest.approx(np.mean(np.argmax(log_p, -1) == labels))
+  assert result['loss'] == pytest.approx(float(np.mean(-log_p[np.arange(n), labels])), rel=1e-5)
