@@ -88,6 +88,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.duplicate_threshold = 4  # dHash bits (of 64) for near-duplicates; -1: exact copies only
   c.data.kfold = 0  # K > 1: stratified K-fold cross-validation (one run per fold)
   c.data.fold = -1  # with kfold: -1 runs every fold; 0..K-1 trains just that fold
+  c.data.split_from = ''  # a run's workdir (k-fold: its root): reuse its saved split(s) exactly
   c.data.synthetic = ml_collections.ConfigDict(dict(
       num_per_class=500, image_size=64, seed=0))
 

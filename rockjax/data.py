@@ -108,6 +108,22 @@ def split_image_set(image_set: folder.ImageSet, data_config, seed: int,
   return image_set.subset(train_idx), image_set.subset(val_idx)
 
 
+def shared_split_path(data_config) -> str | None:
+  """The split.json that `data.split_from` names (a run's workdir, or a k-fold run's root, whose
+  fold_<f>/split.json is used for fold f), or None when it is not set."""
+  if not data_config.split_from:
+    return None
+  base = data_config.split_from
+  if data_config.kfold:
+    base = os.path.join(base, f'fold_{data_config.fold}')
+  path = os.path.join(base, 'split.json')
+  if not os.path.exists(path):
+    raise ConfigError(f'config.data.split_from: {path!r} does not exist; name the workdir of a run '
+                      '(for k-fold: the run directory holding fold_0, fold_1, ...) on the same '
+                      'data folder')
+  return path
+
+
 def load_dataset(config, workdir: str | None = None) -> Dataset:
   """Reads, splits and describes the data; writes class names, report and split into `workdir`."""
   data_config = config.data
@@ -127,19 +143,26 @@ def load_dataset(config, workdir: str | None = None) -> Dataset:
     image_set = folder.read_folder(root, options, cache)
     folder.log_report(image_set.report)
     saved = None
-    if split_path and os.path.exists(split_path):
-      with open(split_path) as f:
+    source = split_path if split_path and os.path.exists(split_path) else shared_split_path(
+        data_config)
+    if source:
+      with open(source) as f:
         saved = json.load(f)
-      logging.info('Reusing the split saved in %s.', split_path)
+      logging.info('Reusing the split saved in %s.', source)
+      if saved.get('root') and os.path.abspath(saved['root']) != os.path.abspath(root):
+        logging.warning('The split in %s was made for %s, not %s; files are matched by their '
+                        'paths relative to the data folder.', source, saved['root'], root)
     groups, duplicates = (None, dict(reused_saved_split=True)) if saved else duplicate_groups(
         image_set, data_config)
     train, val = split_image_set(image_set, data_config, config.seed, saved, groups)
     report = dict(image_set.report, duplicates=duplicates)
-    method = ('saved' if saved else
+    method = (f'from {source}' if saved and source != split_path else 'saved' if saved else
               f'kfold {data_config.fold}/{data_config.kfold}' if data_config.kfold else 'stratified')
     split_info = dict(method=method, seed=config.seed, val_fraction=data_config.val_fraction,
-                      grouped_duplicates=bool(data_config.group_duplicates),
-                      duplicate_groups=duplicates.get('duplicate_groups'))
+                      grouped_duplicates=bool(saved.get('grouped_duplicates')) if saved else
+                      bool(data_config.group_duplicates),
+                      duplicate_groups=saved.get('duplicate_groups') if saved else
+                      duplicates.get('duplicate_groups'))
   if len(train) == 0 or len(val) == 0:
     raise folder.DataError(f'the split of {root!r} left {len(train)} training and {len(val)} '
                            'validation images; both must be non-empty')

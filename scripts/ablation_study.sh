@@ -22,8 +22,14 @@ rocks "${old[@]}" --root="$out/rocks32_augment" --config.data.image_size=32 \
   --sweep=augment.preset=flip_bright
 rocks --root="$out/rocks32_no_regularisation" --config.data.image_size=32 \
   --sweep=weight_decay=0.0 --sweep=label_smoothing=0.0 --sweep=model.dropout=0.0
-# Not run yet (see docs/ablations.md): capacity, and larger inputs (~35 and ~80 min per row).
+# One change at a time from the recommended recipe (the rows added in the second study session).
+rocks --root="$out/rocks32_epochs" --sweep=num_epochs=80
+rocks --root="$out/rocks32_block_order" --sweep=model.block_order=relu_bn
+rocks --root="$out/rocks32_ema_flip" --sweep=ema_decay=0.99 --sweep=test_time_flip=True
+rocks --root="$out/rocks32_mix" --sweep=augment.mixup_alpha=0.2 --sweep=augment.cutmix_alpha=1.0
+rocks --root="$out/rocks_image_size" --sweep=data.image_size=64
+# Not run yet (see docs/ablations.md): capacity, and 96 / 128 px (~45 and ~80 min per row).
 rocks "${old[@]}" --root="$out/rocks32_reference_capacity" --config.data.image_size=32 \
   --config.model.convs_per_stage=3 --config.model.shortcut_kernels='(5,3,3,3)' \
   --sweep='model.widths=(32,64,128,256)'
-rocks "${old[@]}" --root="$out/image_size" --sweep=data.image_size=64,96
+rocks --root="$out/rocks_image_size_large" --sweep=data.image_size=96,128

@@ -57,6 +57,32 @@ def test_saved_split_is_reused_even_when_files_are_added(tmp_path):
   assert second.train.paths == first.train.paths
 
 
+def test_split_from_reuses_another_runs_folds_whatever_the_image_size(tmp_path):
+  root = photo_folder(tmp_path / 'photos', {'basalt': 10, 'granite': 10})
+  source = tmp_path / 'at16'
+  for fold in range(2):  # a 2-fold run at 16 px, as crossval lays it out
+    data.load_dataset(tiny_config(data__dir=root, data__kfold=2, data__fold=fold),
+                      str(source / f'fold_{fold}'))
+  for fold in range(2):  # the same folds at 32 px with another seed, which alone would differ
+    config = tiny_config(data__dir=root, data__kfold=2, data__fold=fold, data__image_size=32,
+                         seed=5, data__split_from=str(source))
+    ds = data.load_dataset(config, str(tmp_path / 'at32' / f'fold_{fold}'))
+    original = json.load(open(source / f'fold_{fold}' / 'split.json'))
+    assert sorted(ds.val.paths) == sorted(original['val'])
+    assert ds.train.images.shape[1:] == (32, 32, 3)
+    copied = json.load(open(tmp_path / 'at32' / f'fold_{fold}' / 'split.json'))
+    assert copied['method'].startswith('from ') and copied['val'] == original['val']
+  unseeded = data.load_dataset(tiny_config(data__dir=root, data__kfold=2, data__fold=0, seed=5))
+  assert sorted(unseeded.val.paths) != sorted(
+      json.load(open(source / 'fold_0' / 'split.json'))['val'])
+
+
+def test_split_from_a_run_without_a_split_is_a_config_error(tmp_path):
+  root = photo_folder(tmp_path / 'photos')
+  with pytest.raises(data.ConfigError, match='config.data.split_from'):
+    data.load_dataset(tiny_config(data__dir=root, data__split_from=str(tmp_path / 'nothing')))
+
+
 def test_explicit_train_and_val_folders_are_the_split(tmp_path):
   photo_folder(tmp_path / 'photos' / 'train')
   photo_folder(tmp_path / 'photos' / 'test', {'basalt': 2, 'granite': 1, 'marble': 1})
