@@ -22,14 +22,21 @@ rocks "${old[@]}" --root="$out/rocks32_augment" --config.data.image_size=32 \
   --sweep=augment.preset=flip_bright
 rocks --root="$out/rocks32_no_regularisation" --config.data.image_size=32 \
   --sweep=weight_decay=0.0 --sweep=label_smoothing=0.0 --sweep=model.dropout=0.0
-# One change at a time from the recommended recipe (the rows added in the second study session).
-rocks --root="$out/rocks32_epochs" --sweep=num_epochs=80
-rocks --root="$out/rocks32_block_order" --sweep=model.block_order=relu_bn
-rocks --root="$out/rocks32_ema_flip" --sweep=ema_decay=0.99 --sweep=test_time_flip=True
-rocks --root="$out/rocks32_mix" --sweep=augment.mixup_alpha=0.2 --sweep=augment.cutmix_alpha=1.0
-rocks --root="$out/rocks_image_size" --sweep=data.image_size=64
+# One change at a time from the recommended recipe (the rows added in the second study session),
+# each on exactly the recommended run's folds (data.split_from), and the reference recipe again on
+# those folds (its own preprocessing groups near-copies slightly differently, so its folds differ).
+same=(--config.data.split_from="$out/recommended/base")
+python scripts/sweep.py --config=configs/residual.py "${common[@]}" "${same[@]}" \
+  --root="$out/reference_same_folds" --sweep=model.dropout=0.2
+rocks "${same[@]}" --root="$out/rocks32_epochs" --sweep=num_epochs=80
+rocks "${same[@]}" --root="$out/rocks32_ema_flip" --sweep=ema_decay=0.99 --sweep=test_time_flip=True
+rocks "${same[@]}" --root="$out/rocks32_light_augment" --sweep=augment.preset=flip_bright
+rocks "${same[@]}" --root="$out/rocks32_block_order" --sweep=model.block_order=relu_bn
+rocks "${same[@]}" --root="$out/rocks32_mix" --sweep=augment.mixup_alpha=0.2 \
+  --sweep=augment.cutmix_alpha=1.0
+rocks "${same[@]}" --root="$out/rocks_image_size" --sweep=data.image_size=64
 # Not run yet (see docs/ablations.md): capacity, and 96 / 128 px (~45 and ~80 min per row).
 rocks "${old[@]}" --root="$out/rocks32_reference_capacity" --config.data.image_size=32 \
   --config.model.convs_per_stage=3 --config.model.shortcut_kernels='(5,3,3,3)' \
   --sweep='model.widths=(32,64,128,256)'
-rocks --root="$out/rocks_image_size_large" --sweep=data.image_size=96,128
+rocks "${same[@]}" --root="$out/rocks_image_size_large" --sweep=data.image_size=96,128
