@@ -10,6 +10,7 @@ leaves the previous checkpoints intact, and its temporary files are cleaned up o
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import jax
@@ -57,12 +58,33 @@ class Checkpointer:
   def best_epoch(self) -> int | None:
     return self._manager.best_step()
 
-  def restore(self, epoch: int, target_state):
-    """Restores (state, loop) of `epoch` with the shapes, dtypes and shardings of `target_state`."""
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target_state)
-    restored = self._manager.restore(epoch, args=ocp.args.Composite(
+  def _restore_tree(self, epoch: int, target):
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    return self._manager.restore(epoch, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), loop=ocp.args.JsonRestore()))
-    return restored['state'], restored['loop']
+
+  def restore(self, epoch: int, target_state):
+    """Restores (state, loop) of `epoch` with the shapes, dtypes and shardings of `target_state`.
+
+    A checkpoint written before the train state gained a field (e.g. `ema_params`, None unless
+    config.ema_decay > 0) lacks that field; it is restored field by field, and fields that are
+    None in `target_state` stay None.
+    """
+    try:
+      restored = self._restore_tree(epoch, target_state)
+      return restored['state'], restored['loop']
+    except ValueError as error:
+      nodes = [f.name for f in dataclasses.fields(target_state)
+               if f.metadata.get('pytree_node', True)]
+      present = {name: getattr(target_state, name) for name in nodes
+                 if getattr(target_state, name) is not None}
+      if len(present) == len(nodes):
+        raise  # nothing optional to leave out: a real mismatch
+      try:
+        restored = self._restore_tree(epoch, present)
+      except ValueError:
+        raise error from None
+      return target_state.replace(**restored['state']), restored['loop']
 
   def restore_best(self, target_state):
     epoch = self.best_epoch()

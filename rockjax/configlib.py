@@ -103,6 +103,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.dir = ''  # a class-per-folder set to evaluate on; '' means the run's saved val split
   c.eval.batch_size = 256
   c.eval.num_errors_shown = 24  # most confidently wrong images in eval/most_confident_errors.png
+  c.eval.test_time_flip = 'run'  # run: as the run was trained | on | off: override, for this eval
 
   c.predict = ml_collections.ConfigDict()  # --mode=predict
   c.predict.batch_size = 256
@@ -188,6 +189,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   _choice(config, 'model.block_order', ('relu_bn', 'bn_relu'))
   _choice(config, 'model.dtype', ('float32', 'bfloat16'))
   _choice(config, 'model.conv_impl', ('auto', 'xla', 'matmul'))
+  _choice(config, 'eval.test_time_flip', ('run', 'on', 'off'))
   _choice(config, 'data.interpolation', INTERPOLATIONS)
   _choice(config, 'data.aspect', ASPECTS)
   m = config.model

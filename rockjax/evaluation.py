@@ -97,13 +97,16 @@ def evaluation_set(predictor: inference.Predictor, workdir: str, eval_dir: str) 
 
 def evaluate_workdir(workdir: str, eval_config) -> dict:
   predictor = inference.load_predictor(workdir)
+  if eval_config.test_time_flip != 'run':
+    predictor = predictor.with_test_time_flip(eval_config.test_time_flip == 'on')
   image_set = evaluation_set(predictor, workdir, eval_config.dir)
   if len(image_set) == 0:
     raise folder.DataError('no images to evaluate')
   probabilities = predictor.probabilities(image_set.images, eval_config.batch_size)
   report = classification_report(image_set.labels, probabilities, predictor.class_names)
   report.update(workdir=os.path.abspath(workdir), checkpoint_epoch=predictor.epoch,
-                data=eval_config.dir or 'saved validation split')
+                data=eval_config.dir or 'saved validation split',
+                test_time_flip=bool(predictor.config.test_time_flip))
   out = os.path.join(workdir, 'eval')
   os.makedirs(out, exist_ok=True)
   wrong = most_confident_errors(image_set, probabilities, eval_config.num_errors_shown)
@@ -116,6 +119,8 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
                          os.path.join(out, 'confusion_matrix.png'))
   error_grid(image_set, probabilities, wrong, predictor.class_names,
              os.path.join(out, 'most_confident_errors.png'))
-  logging.info('Evaluated the best checkpoint (epoch %d) on %s: accuracy %.2f%% on %d images.',
-               predictor.epoch, report['data'], 100 * report['accuracy'], report['num_examples'])
+  logging.info('Evaluated the best checkpoint (epoch %d) on %s%s: accuracy %.2f%% on %d images.',
+               predictor.epoch, report['data'],
+               ' with test-time flips' if report['test_time_flip'] else '',
+               100 * report['accuracy'], report['num_examples'])
   return report

@@ -68,6 +68,12 @@ class Predictor:
       out.append(np.asarray(self._probabilities(chunk))[:n])
     return np.concatenate(out)
 
+  def with_test_time_flip(self, enabled: bool) -> 'Predictor':
+    """The same model, scoring with (or without) test-time flip averaging."""
+    config = ml_collections.ConfigDict(self.config.to_dict())
+    config.test_time_flip = bool(enabled)
+    return dataclasses.replace(self, config=config)
+
   def predict_fn(self):
     """(variables, images) -> probabilities, jittable and exportable (with the run's
     test_time_flip: averaged over each image and its mirror image)."""

@@ -11,10 +11,10 @@ from rockjax import checkpointing, models, steps
 from helpers import tiny_config
 
 
-def small_state(seed=0):
+def small_state(seed=0, ema=False):
   config = tiny_config()
   model = models.create_model(config.model, 3)
-  return steps.create_train_state(model, optax.adam(1e-3), jax.random.PRNGKey(seed), 16)
+  return steps.create_train_state(model, optax.adam(1e-3), jax.random.PRNGKey(seed), 16, ema=ema)
 
 
 def assert_trees_equal(a, b):
@@ -35,6 +35,33 @@ def test_round_trip_restores_every_array_and_the_loop_state(tmp_path):
   assert int(restored_state.step) == int(state.step)
   assert float(restored_state.lr_scale) == 0.25
   assert restored_loop == loop
+
+
+def test_ema_state_round_trips(tmp_path):
+  state = small_state(ema=True)
+  state = state.replace(ema_params=jax.tree.map(lambda x: x + 1.0, state.ema_params))
+  with checkpointing.Checkpointer(str(tmp_path / 'ckpt')) as ckpt:
+    ckpt.save(1, state, dict(epoch=1), val_accuracy=0.5, val_loss=1.0, is_best=True)
+  with checkpointing.Checkpointer(str(tmp_path / 'ckpt'), read_only=True) as ckpt:
+    restored, _ = ckpt.restore_best(small_state(seed=1, ema=True))
+  assert_trees_equal(restored.ema_params, state.ema_params)
+  assert_trees_equal(restored.ema_batch_stats, state.ema_batch_stats)
+
+
+def test_checkpoint_from_before_the_ema_fields_still_restores(tmp_path):
+  """Checkpoints written before TrainState had ema_params/ema_batch_stats (rockjax <= 80cf9b3)."""
+  state = small_state()
+  old_layout = dict(step=state.step + 5, params=state.params, opt_state=state.opt_state,
+                    batch_stats=state.batch_stats, lr_scale=state.lr_scale)
+  with checkpointing.Checkpointer(str(tmp_path / 'ckpt')) as ckpt:
+    ckpt.save(2, old_layout, dict(epoch=2), val_accuracy=0.5, val_loss=1.0, is_best=True)
+  with checkpointing.Checkpointer(str(tmp_path / 'ckpt'), read_only=True) as ckpt:
+    restored, loop = ckpt.restore_best(small_state(seed=1))
+    assert type(restored) is type(state) and restored.ema_params is None
+    assert int(restored.step) == int(state.step) + 5 and loop == dict(epoch=2)
+    assert_trees_equal(restored.params, state.params)
+    with pytest.raises(ValueError):  # a run that needs EMA weights cannot take this checkpoint
+      ckpt.restore_best(small_state(seed=1, ema=True))
 
 
 def test_keeps_latest_and_earliest_max_val_accuracy(tmp_path):

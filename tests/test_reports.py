@@ -6,6 +6,7 @@ import os
 import shutil
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
@@ -229,3 +230,19 @@ def test_predictor_gives_the_same_probabilities_in_any_batching(run):
   assert predictor.probabilities(images[:0]).shape == (0, len(predictor.class_names))
   with pytest.raises(ValueError, match='expected images of shape'):
     predictor.probabilities(images[:, :8])
+
+
+def test_eval_can_switch_test_time_flips_on_for_a_run_trained_without(run, tmp_path):
+  config, workdir, summary = run
+  eval_config = ml_collections.ConfigDict(config.eval.to_dict())
+  eval_config.test_time_flip = 'on'
+  flipped = evaluation.evaluate_workdir(workdir, eval_config)
+  predictor = inference.load_predictor(workdir).with_test_time_flip(True)
+  image_set = evaluation.evaluation_set(predictor, workdir, '')
+  probs = predictor.probabilities(image_set.images)
+  assert flipped['test_time_flip'] is True
+  assert flipped['accuracy'] == pytest.approx(np.mean(probs.argmax(1) == image_set.labels))
+  eval_config.test_time_flip = 'run'
+  plain = evaluation.evaluate_workdir(workdir, eval_config)
+  assert plain['test_time_flip'] is False
+  assert plain['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-9)
