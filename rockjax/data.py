@@ -124,8 +124,9 @@ def shared_split_path(data_config) -> str | None:
   return path
 
 
-def load_dataset(config, workdir: str | None = None) -> Dataset:
-  """Reads, splits and describes the data; writes class names, report and split into `workdir`."""
+def load_dataset(config, workdir: str | None = None, write: bool = True) -> Dataset:
+  """Reads, splits and describes the data; writes class names, report and split into `workdir`
+  (with write=False, only reads the split saved there: evaluation leaves the run's files alone)."""
   data_config = config.data
   root = data_root(data_config)
   options = folder.ReadOptions.from_config(data_config)
@@ -166,7 +167,7 @@ def load_dataset(config, workdir: str | None = None) -> Dataset:
   if len(train) == 0 or len(val) == 0:
     raise folder.DataError(f'the split of {root!r} left {len(train)} training and {len(val)} '
                            'validation images; both must be non-empty')
-  if workdir:
+  if workdir and write:
     os.makedirs(workdir, exist_ok=True)
     write_json(os.path.join(workdir, 'class_names.json'), train.class_names)
     write_json(os.path.join(workdir, 'data_report.json'), report)

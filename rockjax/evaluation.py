@@ -92,7 +92,7 @@ def evaluation_set(predictor: inference.Predictor, workdir: str, eval_dir: str) 
                               class_names=predictor.class_names)
   if not os.path.exists(os.path.join(workdir, 'split.json')):
     raise folder.DataError(f'{workdir!r} has no split.json; pass --config.eval.dir=FOLDER')
-  return data.load_dataset(predictor.config, workdir).val
+  return data.load_dataset(predictor.config, workdir, write=False).val
 
 
 def evaluate_workdir(workdir: str, eval_config) -> dict:

@@ -71,8 +71,9 @@ def summarise(label: str, run_dir: str) -> dict:
                       final_train=last['train_accuracy'], seconds=last['elapsed_seconds'],
                       curve=[(r['epoch'], r['val_accuracy']) for r in records]))
   done = [f for f in folds if f['finished']]
-  report_path = os.path.join(fold_dirs[0], 'data_report.json')
-  dup = _load_json(report_path).get('duplicates', {}) if os.path.exists(report_path) else {}
+  # The split records the duplicate groups it was made with (a split reused from another run, via
+  # data.split_from, carries that run's count).
+  groups = _load_json(os.path.join(fold_dirs[0], 'split.json')).get('duplicate_groups')
   best = np.array([f['best'] for f in done]) * 100
   return dict(
       label=label, dir=run_dir, num_folds=num_folds, folds=folds, done=len(done),
@@ -82,7 +83,7 @@ def summarise(label: str, run_dir: str) -> dict:
       final_train=[100 * f['final_train'] for f in done],
       best_epoch=float(np.mean([f['best_epoch'] for f in done])) if done else float('nan'),
       seconds=float(np.median([f['seconds'] for f in done])) if done else float('nan'),
-      duplicate_groups=dup.get('duplicate_groups'),
+      duplicate_groups=groups,
       folds_id=fold_fingerprint([f['dir'] for f in done]) if len(done) == num_folds else '-')
 
 

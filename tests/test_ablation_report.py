@@ -19,9 +19,8 @@ def fake_kfold_run(root, bests, val_sets, num_epochs=3, finished_folds=None):
     os.makedirs(d)
     config = dict(num_epochs=num_epochs, early_stopping_patience=0, data=dict(kfold=k))
     json.dump(config, open(os.path.join(d, 'config.json'), 'w'))
-    json.dump(dict(val=val, train=[]), open(os.path.join(d, 'split.json'), 'w'))
-    json.dump(dict(duplicates=dict(duplicate_groups=7)),
-              open(os.path.join(d, 'data_report.json'), 'w'))
+    json.dump(dict(val=val, train=[], duplicate_groups=7),
+              open(os.path.join(d, 'split.json'), 'w'))
     epochs = num_epochs if finished_folds is None or f in finished_folds else 1
     with open(os.path.join(d, 'metrics.jsonl'), 'w') as out:
       for e in range(1, epochs + 1):

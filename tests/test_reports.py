@@ -43,7 +43,11 @@ def test_training_writes_curves_and_tensorboard_events(run):
 
 def test_eval_matches_the_training_loops_best_accuracy(run):
   config, workdir, summary = run
+  written = {name: open(os.path.join(workdir, name)).read()
+             for name in ('data_report.json', 'split.json', 'class_names.json')}
   report = evaluation.evaluate_workdir(workdir, config.eval)
+  for name, text in written.items():  # evaluation reads the run's files, never rewrites them
+    assert open(os.path.join(workdir, name)).read() == text, name
   assert report['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-9)
   assert report['checkpoint_epoch'] == summary['best_epoch']
   assert report['num_examples'] == sum(m['support'] for m in report['per_class'].values())
