@@ -106,10 +106,10 @@ def overlay_curves(curves: dict[str, list[tuple[int, float]]], path: str,
                    ylabel: str = 'val accuracy (%)') -> str:
   """One line per run: [(epoch, value)], e.g. the val-accuracy curves of a sweep."""
   fig, ax = plt.subplots(figsize=(8, 4.5))
-  for name, points in curves.items():
+  for i, (name, points) in enumerate(curves.items()):
     if points:
-      xs, ys = zip(*points)
-      ax.plot(xs, ys, label=name, linewidth=1.2)
+      xs, ys = zip(*points)  # past the 10 colours of the cycle, dashed lines keep runs apart
+      ax.plot(xs, ys, label=name, linewidth=1.2, linestyle='-' if i < 10 else '--')
   ax.set(xlabel='epoch', ylabel=ylabel)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7, loc='lower right')
