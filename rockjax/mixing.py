@@ -15,15 +15,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from rockjax.models import to_unit_range
+
 
 def enabled(mixup_alpha: float, cutmix_alpha: float) -> bool:
   return mixup_alpha > 0 or cutmix_alpha > 0
-
-
-def _to_float(images: jnp.ndarray) -> jnp.ndarray:
-  if jnp.issubdtype(images.dtype, jnp.integer):
-    return images.astype(jnp.float32) / 255.0
-  return images.astype(jnp.float32)
 
 
 def cutmix_box(key: jax.Array, lam: jnp.ndarray, height: int, width: int) -> jnp.ndarray:
@@ -45,7 +41,7 @@ def cutmix_box(key: jax.Array, lam: jnp.ndarray, height: int, width: int) -> jnp
 def mix_batch(key: jax.Array, images: jnp.ndarray, labels: jnp.ndarray, num_classes: int,
               mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0):
   """(images [N, H, W, C], int labels [N]) -> (float images in [0, 1], soft targets [N, K], lam)."""
-  x = _to_float(images)
+  x = to_unit_range(images, jnp.float32)
   targets = jax.nn.one_hot(labels, num_classes)
   if not enabled(mixup_alpha, cutmix_alpha):
     return x, targets, jnp.ones((), jnp.float32)
