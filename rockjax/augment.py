@@ -1,7 +1,8 @@
 """Host-side augmentation with Albumentations 2.0.x (MIT), applied in numpy to one uint8 image.
 
-Presets (`config.augment.preset`) are the reference's three recipes plus `none`; `custom` takes a
-list of Albumentations transforms written in the config, e.g.
+Presets (`config.augment.preset`) are the reference's three recipes, `none`, and `strong` (random
+resized crops, flips, 90-degree rotations and colour jitter, each part with its own knob); `custom`
+takes a list of Albumentations transforms written in the config, e.g.
 `--config.augment.custom="HorizontalFlip(p=0.5); RandomRotate90(p=0.5); ColorJitter(hue=0.05)"`.
 `HostAugmenter` applies a pipeline with a per-example seed, so results do not depend on thread
 scheduling when tf.data maps it in parallel.
@@ -41,8 +42,28 @@ cv2.setNumThreads(0)  # tf.data already parallelises across examples
 PRESETS = ('none', 'flip', 'crop', 'flip_bright', 'strong', 'custom')
 
 
-def preset_transforms(preset: str, image_size: int) -> list:
-  """The transforms of a named preset (the reference's recipes)."""
+def strong_transforms(image_size: int, crop_min_scale: float = 0.35, rotate90: bool = True,
+                      colour_jitter: float = 0.2) -> list:
+  """The `strong` preset for real photos: random resized crops, flips, 90-degree rotations, colour.
+
+  Each part has its own config knob (augment.crop_min_scale, augment.rotate90,
+  augment.colour_jitter), so an ablation can drop one at a time; the defaults are the preset.
+  """
+  transforms = []
+  if crop_min_scale < 1.0:
+    transforms.append(A.RandomResizedCrop(size=(image_size, image_size),
+                                          scale=(crop_min_scale, 1.0), ratio=(0.75, 4 / 3)))
+  transforms += [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
+  if rotate90:
+    transforms.append(A.RandomRotate90(p=0.5))
+  if colour_jitter > 0:
+    transforms.append(A.ColorJitter(brightness=colour_jitter, contrast=colour_jitter,
+                                    saturation=colour_jitter, hue=colour_jitter / 10, p=0.8))
+  return transforms
+
+
+def preset_transforms(preset: str, image_size: int, augment_config=None) -> list:
+  """The transforms of a named preset; `augment_config` supplies the strong preset's knobs."""
   flips = [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
   if preset == 'none':
     return []
@@ -55,11 +76,10 @@ def preset_transforms(preset: str, image_size: int) -> list:
   if preset == 'flip_bright':
     return flips + [A.RandomBrightnessContrast(brightness_limit=0.25, contrast_limit=0.0, p=0.5)]
   if preset == 'strong':
-    # For real photos: random resized crops (scale and aspect), all 8 flips/rotations, colour jitter.
-    return [A.RandomResizedCrop(size=(image_size, image_size), scale=(0.35, 1.0),
-                                ratio=(0.75, 4 / 3)),
-            A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5), A.RandomRotate90(p=0.5),
-            A.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02, p=0.8)]
+    knobs = {} if augment_config is None else dict(
+        crop_min_scale=augment_config.crop_min_scale, rotate90=augment_config.rotate90,
+        colour_jitter=augment_config.colour_jitter)
+    return strong_transforms(image_size, **knobs)
   raise ValueError(f'preset: {preset!r} is not one of {PRESETS}')
 
 
@@ -100,7 +120,7 @@ def build_host_pipeline(augment_config, image_size: int) -> A.Compose | None:
   if preset == 'custom':
     transforms = parse_custom(augment_config.custom)
   else:
-    transforms = preset_transforms(preset, image_size)
+    transforms = preset_transforms(preset, image_size, augment_config)
   if not transforms:
     return None
   return A.Compose(transforms)

@@ -93,11 +93,15 @@ def base_config() -> ml_collections.ConfigDict:
       num_per_class=500, image_size=64, seed=0))
 
   c.augment = ml_collections.ConfigDict()
-  c.augment.preset = 'flip_bright'  # none | flip | crop | flip_bright | custom
+  c.augment.preset = 'flip_bright'  # none | flip | crop | flip_bright | strong | custom
   c.augment.custom = ''  # for preset=custom: 'HorizontalFlip(p=0.5); RandomRotate90(p=0.5)'
   c.augment.where = 'host'  # host: Albumentations in tf.data | device: jax.random in the train step
   c.augment.mixup_alpha = 0.0  # > 0: mixup with lam ~ Beta(alpha, alpha), in the train step
   c.augment.cutmix_alpha = 0.0  # > 0: cutmix (both > 0: one of the two per step, p=0.5 each)
+  # The `strong` preset's parts, one knob each (host and device paths alike):
+  c.augment.crop_min_scale = 0.35  # random resized crops keep 35-100% of the area; 1.0: no crop
+  c.augment.rotate90 = True  # random multiples of 90 degrees (besides the two flips)
+  c.augment.colour_jitter = 0.2  # brightness/contrast/saturation +-20% (hue +-2%), p=0.8; 0: off
 
   c.eval = ml_collections.ConfigDict()  # --mode=eval
   c.eval.dir = ''  # a class-per-folder set to evaluate on; '' means the run's saved val split
@@ -170,6 +174,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
          f'must be in [0, 1) (0 disables), got {config.ema_decay!r}')
   for key in ('augment.mixup_alpha', 'augment.cutmix_alpha'):
     _positive(config, key, allow_zero=True)
+  _check(0.0 < config.augment.crop_min_scale <= 1.0, 'augment.crop_min_scale',
+         f'must be in (0, 1] (1 turns the crop off), got {config.augment.crop_min_scale!r}')
+  _check(0.0 <= config.augment.colour_jitter < 1.0, 'augment.colour_jitter',
+         f'must be in [0, 1) (0 turns it off), got {config.augment.colour_jitter!r}')
   _check(0.0 < config.plateau.factor < 1.0, 'plateau.factor',
          f'must be in (0, 1), got {config.plateau.factor!r}')
   _check(0 <= config.data.alpha_background <= 255, 'data.alpha_background',

@@ -6,15 +6,35 @@ of transforms, per example, from the step's own key, so the input pipeline only 
 batches. Presets mirror the host ones: flips (p=0.5 each), crop (resize to 1.25x, random crop, one
 of the two flips with p=0.5), flip_bright (flips, brightness +-0.25 with p=0.5), and strong (random
 resized crop with scale 0.35-1 and ratio 3/4-4/3, flips, 90-degree rotations, brightness, contrast
-and saturation jitter with p=0.8; hue jitter is left out). Outputs are float images in [0, 1].
+and saturation jitter with p=0.8; hue jitter is left out), with the strong preset's knobs
+(augment.crop_min_scale, augment.rotate90, augment.colour_jitter) carried in a hashable `Spec`.
+Outputs are float images in [0, 1].
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 PRESETS = ('none', 'flip', 'crop', 'flip_bright', 'strong')
+
+
+class Spec(NamedTuple):
+  """What the step applies: a preset and the strong preset's knobs (static under jit)."""
+  preset: str
+  crop_min_scale: float = 0.35
+  rotate90: bool = True
+  colour_jitter: float = 0.2
+
+
+def spec_from_config(augment_config) -> Spec | None:
+  """The device augmentation a config asks for, or None (host path, or nothing to apply)."""
+  if augment_config.where != 'device' or augment_config.preset == 'none':
+    return None
+  return Spec(augment_config.preset, float(augment_config.crop_min_scale),
+              bool(augment_config.rotate90), float(augment_config.colour_jitter))
 
 
 def _where(mask, a, b):
@@ -100,8 +120,10 @@ def _colour_jitter(key, x, amount=0.2, p=0.8):
   return jnp.where(apply, jnp.clip(y, 0.0, 1.0), x)
 
 
-def augment_batch(key: jax.Array, images: jnp.ndarray, preset: str) -> jnp.ndarray:
-  """uint8 [N, H, W, 3] -> augmented float32 [N, H, W, 3] in [0, 1]."""
+def augment_batch(key: jax.Array, images: jnp.ndarray, spec: Spec | str) -> jnp.ndarray:
+  """uint8 [N, H, W, 3] -> augmented float32 [N, H, W, 3] in [0, 1]; `spec` or a preset name."""
+  spec = Spec(spec) if isinstance(spec, str) else spec
+  preset = spec.preset
   x = images.astype(jnp.float32) / 255.0 if jnp.issubdtype(images.dtype, jnp.integer) else images
   k1, k2, k3, k4 = jax.random.split(key, 4)
   if preset == 'none':
@@ -113,8 +135,11 @@ def augment_batch(key: jax.Array, images: jnp.ndarray, preset: str) -> jnp.ndarr
   if preset == 'crop':
     return _one_flip(k2, _crop_scaled(k1, x))
   if preset == 'strong':
-    x = _random_resized_crop(k1, x)
-    x = _rot90(k3, _flips(k2, x))
-    return _colour_jitter(k4, x)
+    if spec.crop_min_scale < 1.0:
+      x = _random_resized_crop(k1, x, scale=(spec.crop_min_scale, 1.0))
+    x = _flips(k2, x)
+    if spec.rotate90:
+      x = _rot90(k3, x)
+    return _colour_jitter(k4, x, amount=spec.colour_jitter) if spec.colour_jitter > 0 else x
   raise ValueError(f'augment.preset={preset!r} has no device implementation; device presets: '
                    f'{PRESETS} (use augment.where=host for custom transforms)')

@@ -11,16 +11,15 @@ import os
 import numpy as np
 from absl import logging
 
-from rockjax import augment, data, plots
+from rockjax import augment, data, device_augment, plots
 
 
-def _device_augmenter(preset: str):
+def _device_augmenter(spec):
   """The device path, one image at a time, as uint8 (for display)."""
   import jax
-  from rockjax import device_augment
 
   def apply(image, seed):
-    out = device_augment.augment_batch(jax.random.PRNGKey(seed), image[None], preset)[0]
+    out = device_augment.augment_batch(jax.random.PRNGKey(seed), image[None], spec)[0]
     return np.asarray(np.clip(np.asarray(out) * 255.0 + 0.5, 0, 255), np.uint8)
   return apply
 
@@ -29,7 +28,8 @@ def write_augmentation_preview(config, path: str, per_class: int = 2, versions: 
   dataset = data.load_dataset(config)
   train = dataset.train
   if config.augment.where == 'device':
-    augmenter = _device_augmenter(config.augment.preset)
+    spec = device_augment.spec_from_config(config.augment)
+    augmenter = _device_augmenter(spec) if spec else None
   else:
     compose = augment.build_host_pipeline(config.augment, config.data.image_size)
     augmenter = augment.HostAugmenter(compose, config.data.image_size) if compose else None

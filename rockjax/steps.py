@@ -103,13 +103,13 @@ def device_dropout_key(seed: int, step) -> jax.Array:
 
 
 def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed: int,
-               label_smoothing: float = 0.0, device_augment: str | None = None,
+               label_smoothing: float = 0.0, device_augment=None,
                mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, num_classes: int = 0,
                ema_decay: float = 0.0) -> tuple[TrainState, dict]:
   """One optimisation step on this device's share of the global batch (run under pmap).
 
-  `device_augment` names a rockjax.device_augment preset applied to the images inside the step;
-  `mixup_alpha` / `cutmix_alpha` > 0 blend pairs of examples (rockjax.mixing); `ema_decay` > 0
+  `device_augment` (a rockjax.device_augment.Spec or preset name) is applied to the images inside
+  the step; `mixup_alpha` / `cutmix_alpha` > 0 blend pairs of examples (rockjax.mixing); `ema_decay` > 0
   updates the state's moving averages of params and BatchNorm statistics.
   """
   dropout_key = device_dropout_key(seed, state.step)

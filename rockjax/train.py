@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from rockjax import (augment, checkpointing, configlib, data, fileio, history, input_pipeline,
-                     models, monitoring, optim, steps)
+from rockjax import (augment, checkpointing, configlib, data, device_augment, fileio, history,
+                     input_pipeline, models, monitoring, optim, steps)
 from rockjax.configlib import ConfigError
 
 # Keys that may change between a run and its resumption in the same workdir.
@@ -224,8 +224,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   augmenter = augment.HostAugmenter(compose, config.data.image_size) if compose else None
   p_train = steps.pmap_train_step(
       rt.devices, schedule=schedule, seed=config.seed, label_smoothing=config.label_smoothing,
-      device_augment=config.augment.preset if on_device and config.augment.preset != 'none'
-      else None, mixup_alpha=config.augment.mixup_alpha, cutmix_alpha=config.augment.cutmix_alpha,
+      device_augment=device_augment.spec_from_config(config.augment),
+      mixup_alpha=config.augment.mixup_alpha, cutmix_alpha=config.augment.cutmix_alpha,
       num_classes=num_classes, ema_decay=config.ema_decay)
   p_eval = steps.pmap_eval_step(rt.devices, test_time_flip=config.test_time_flip)
   monitor = monitoring.Monitor(workdir, enabled=rt.is_main)

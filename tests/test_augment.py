@@ -9,8 +9,10 @@ from rockjax import augment
 IMG = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
 
 
-def augmenter(preset, custom=''):
-  config = ml_collections.ConfigDict(dict(preset=preset, custom=custom))
+def augmenter(preset, custom='', crop_min_scale=0.35, rotate90=True, colour_jitter=0.2):
+  config = ml_collections.ConfigDict(dict(preset=preset, custom=custom,
+                                          crop_min_scale=crop_min_scale, rotate90=rotate90,
+                                          colour_jitter=colour_jitter))
   compose = augment.build_host_pipeline(config, 16)
   return augment.HostAugmenter(compose, 16) if compose else None
 
@@ -46,6 +48,51 @@ def test_crop_preset_keeps_the_size_and_moves_content():
   outs = [aug(IMG, s) for s in range(50)]
   assert all(o.shape == IMG.shape for o in outs)
   assert len({o.tobytes() for o in outs}) > 10
+
+
+def dihedral(image):
+  """The 8 flips and rotations of an image, as bytes."""
+  return {np.rot90(v, k).tobytes() for v in (image, image[:, ::-1]) for k in range(4)}
+
+
+def test_strong_preset_with_every_knob_off_keeps_only_the_flips():
+  aug = augmenter('strong', crop_min_scale=1.0, rotate90=False, colour_jitter=0.0)
+  np.testing.assert_allclose(outcomes(aug), 0.25, atol=0.07)
+
+
+def test_strong_rotate90_reaches_all_eight_flips_and_rotations():
+  aug = augmenter('strong', crop_min_scale=1.0, rotate90=True, colour_jitter=0.0)
+  outs = {aug(IMG, s).tobytes() for s in range(200)}
+  assert outs == dihedral(IMG)
+
+
+def test_strong_colour_jitter_changes_colours_but_not_the_geometry():
+  aug = augmenter('strong', crop_min_scale=1.0, rotate90=False, colour_jitter=0.2)
+  views = [IMG, IMG[:, ::-1], IMG[::-1], IMG[::-1, ::-1]]
+  changed = 0
+  for seed in range(100):
+    out = aug(IMG, seed).astype(int)
+    # Closest flip view: jitter rescales intensities, so the correlation stays high.
+    corr = max(np.corrcoef(out.ravel(), v.astype(int).ravel())[0, 1] for v in views)
+    assert corr > 0.9
+    changed += not any(np.array_equal(out, v) for v in views)
+  assert 65 <= changed <= 95  # p = 0.8
+
+
+def test_strong_crop_is_the_only_part_that_resamples():
+  cropped = augmenter('strong', crop_min_scale=0.35, rotate90=False, colour_jitter=0.0)
+  outs = [cropped(IMG, s) for s in range(40)]
+  assert sum(o.tobytes() not in dihedral(IMG) for o in outs) >= 35
+
+
+def test_strong_defaults_are_the_preset():
+  default = augmenter('strong')
+  names = [type(t).__name__ for t in augment.preset_transforms('strong', 16)]
+  assert names == ['RandomResizedCrop', 'HorizontalFlip', 'VerticalFlip', 'RandomRotate90',
+                   'ColorJitter']
+  explicit = augmenter('strong', crop_min_scale=0.35, rotate90=True, colour_jitter=0.2)
+  for seed in range(5):
+    np.testing.assert_array_equal(default(IMG, seed), explicit(IMG, seed))
 
 
 def test_same_seed_same_output_different_seed_different_output():

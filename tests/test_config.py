@@ -49,6 +49,9 @@ def test_residual_defaults_are_the_reference_recipe():
     ('ema_decay', -0.5, 'config.ema_decay'),
     ('augment.mixup_alpha', -0.2, 'config.augment.mixup_alpha'),
     ('augment.cutmix_alpha', float('inf'), 'config.augment.cutmix_alpha'),
+    ('augment.crop_min_scale', 0.0, 'config.augment.crop_min_scale'),
+    ('augment.crop_min_scale', 1.5, 'config.augment.crop_min_scale'),
+    ('augment.colour_jitter', 1.0, 'config.augment.colour_jitter'),
 ])
 def test_bad_values_name_their_key(key, value, expected):
   config = tiny_config()

@@ -62,6 +62,36 @@ def test_rot90_draws_every_quarter_turn():
   np.testing.assert_allclose(turns, [0.5 + 0.125, 0.125, 0.125, 0.125], atol=0.04)
 
 
+def test_strong_spec_with_every_knob_off_keeps_only_the_flips():
+  out = run(device_augment.Spec('strong', crop_min_scale=1.0, rotate90=False, colour_jitter=0.0))
+  np.testing.assert_allclose(outcome_fractions(out), 0.25, atol=0.04)
+
+
+def test_strong_spec_rotations_without_crop_or_colour_stay_exact_dihedral_views():
+  out = run(device_augment.Spec('strong', crop_min_scale=1.0, rotate90=True, colour_jitter=0.0))
+  views = [np.rot90(v, k) for v in (X, X[:, ::-1]) for k in range(4)]
+  hits = np.array([[np.allclose(o, v, atol=1e-6) for v in views] for o in out[:400]])
+  assert hits.any(axis=1).all() and hits.any(axis=0).all()
+
+
+def test_strong_spec_knobs_change_the_output_and_defaults_match_the_preset_name():
+  np.testing.assert_array_equal(run('strong'), run(device_augment.Spec('strong')))
+  assert not np.allclose(run('strong'), run(device_augment.Spec('strong', colour_jitter=0.0)))
+
+
+def test_spec_from_config_follows_where_and_the_knobs():
+  config = tiny_config()
+  config.augment.preset = 'strong'
+  assert device_augment.spec_from_config(config.augment) is None  # host path
+  config.augment.where = 'device'
+  config.augment.rotate90 = False
+  config.augment.crop_min_scale = 0.5
+  assert device_augment.spec_from_config(config.augment) == device_augment.Spec(
+      'strong', 0.5, False, 0.2)
+  config.augment.preset = 'none'
+  assert device_augment.spec_from_config(config.augment) is None
+
+
 def test_custom_preset_cannot_run_on_device():
   config = tiny_config()
   config.augment.where = 'device'
