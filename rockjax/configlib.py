@@ -16,6 +16,7 @@ from typing import Any
 
 import ml_collections
 
+from rockjax import fileio
 from rockjax.models import MODEL_NAMES, num_downsamplings
 
 SCHEDULES = ('constant', 'warmup_cosine', 'plateau')
@@ -233,10 +234,7 @@ def to_json(config: ml_collections.ConfigDict) -> str:
 
 def save(config: ml_collections.ConfigDict, path: str) -> None:
   """Writes the resolved config as JSON, atomically (a crash never leaves half a file)."""
-  tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
-    f.write(to_json(config))
-  os.replace(tmp, path)
+  fileio.write_json(path, config.to_dict(), sort_keys=True, default=list)
 
 
 def load(path: str) -> ml_collections.ConfigDict:

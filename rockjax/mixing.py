@@ -52,23 +52,19 @@ def mix_batch(key: jax.Array, images: jnp.ndarray, labels: jnp.ndarray, num_clas
 
   def mixup():
     lam = jax.random.beta(k_mix, mixup_alpha, mixup_alpha)
-    return lam * x + (1.0 - lam) * x_b, lam
+    return lam * x + (1.0 - lam) * x_b, lam.astype(jnp.float32)
 
   def cutmix():
     lam = jax.random.beta(k_cut, cutmix_alpha, cutmix_alpha)
     box = cutmix_box(k_box, lam, h, w)
     kept = 1.0 - box.mean()  # the fraction of pixels still from the first image
-    return jnp.where(box[None, :, :, None], x_b, x), kept
+    return jnp.where(box[None, :, :, None], x_b, x), kept.astype(jnp.float32)
 
   if mixup_alpha > 0 and cutmix_alpha > 0:
-    use_cutmix = jax.random.bernoulli(k_choice, 0.5)
-    mixed_m, lam_m = mixup()
-    mixed_c, lam_c = cutmix()
-    mixed = jnp.where(use_cutmix, mixed_c, mixed_m)
-    lam = jnp.where(use_cutmix, lam_c, lam_m)
+    # lax.cond computes only the branch drawn (jnp.where of the two would compute both).
+    mixed, lam = jax.lax.cond(jax.random.bernoulli(k_choice, 0.5), cutmix, mixup)
   elif mixup_alpha > 0:
     mixed, lam = mixup()
   else:
     mixed, lam = cutmix()
-  lam = lam.astype(jnp.float32)
   return mixed, lam * targets + (1.0 - lam) * t_b, lam
