@@ -11,7 +11,7 @@ from rockjax import configlib
 from helpers import tiny_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONFIGS = ['configs/residual.py', 'configs/baseline.py']
+CONFIGS = ['configs/residual.py', 'configs/baseline.py', 'configs/rocks.py']
 
 
 @pytest.mark.parametrize('path', CONFIGS)
