@@ -4,7 +4,7 @@
 # Each row is one sweep run (skipped when finished, resumed when interrupted); tables and curves go
 # to <out>/<study>/summary.md, summary.csv and val_accuracy.png. Rows are ordered by how much they
 # tell per CPU hour: on 2 CPU cores a 32 px row takes ~16 minutes for 2,000 photos, a 64 px row ~29.
-# configs/rocks.py is 64 px since the study's image-size row; the recipe's parts were ablated at 32 px
+# configs/rocks.py is 96 px since the study's image-size rows; the recipe's parts were ablated at 32 px
 # (the cheaper proxy), one change at a time from the 32 px recipe, all on that run's folds.
 set -euo pipefail
 data=$(realpath "$1"); out=${2:-runs/study}; k=${3:-5}
@@ -30,7 +30,7 @@ same=(--config.data.split_from="$base")
 # differently, so its own folds differ).
 python scripts/sweep.py --config=configs/residual.py "${common[@]}" "${same[@]}" \
   --root="$out/reference_same_folds" --sweep=model.dropout=0.2
-# Image size: configs/rocks.py as it is now (64 px) and 96 px.
+# Image size: 64 and 96 px (configs/rocks.py has been 96 px since this row).
 rocks "${same[@]}" --root="$out/rocks_image_size" --sweep=data.image_size=64,96
 # One change at a time from the 32 px recipe.
 rocks32() { rocks "${same[@]}" --config.data.image_size=32 "$@"; }
