@@ -61,8 +61,12 @@ def mix_batch(key: jax.Array, images: jnp.ndarray, labels: jnp.ndarray, num_clas
     return jnp.where(box[None, :, :, None], x_b, x), kept.astype(jnp.float32)
 
   if mixup_alpha > 0 and cutmix_alpha > 0:
-    # lax.cond computes only the branch drawn (jnp.where of the two would compute both).
-    mixed, lam = jax.lax.cond(jax.random.bernoulli(k_choice, 0.5), cutmix, mixup)
+    # Both are computed and one kept. A lax.cond here was tried: the test suite then segfaulted
+    # once while compiling this step under pmap (jaxlib 0.10.2, CPU); not isolated, so not kept.
+    use_cutmix = jax.random.bernoulli(k_choice, 0.5)
+    (mixed_m, lam_m), (mixed_c, lam_c) = mixup(), cutmix()
+    mixed = jnp.where(use_cutmix, mixed_c, mixed_m)
+    lam = jnp.where(use_cutmix, lam_c, lam_m)
   elif mixup_alpha > 0:
     mixed, lam = mixup()
   else:
