@@ -42,12 +42,13 @@ cv2.setNumThreads(0)  # tf.data already parallelises across examples
 PRESETS = ('none', 'flip', 'crop', 'flip_bright', 'strong', 'custom')
 
 
-def strong_transforms(image_size: int, crop_min_scale: float = 0.35, rotate90: bool = True,
-                      colour_jitter: float = 0.2) -> list:
+def strong_transforms(image_size: int, crop_min_scale: float, rotate90: bool,
+                      colour_jitter: float) -> list:
   """The `strong` preset for real photos: random resized crops, flips, 90-degree rotations, colour.
 
   Each part has its own config knob (augment.crop_min_scale, augment.rotate90,
-  augment.colour_jitter), so an ablation can drop one at a time; the defaults are the preset.
+  augment.colour_jitter), so an ablation can drop one at a time; the preset's values are
+  configlib.base_config()'s.
   """
   transforms = []
   if crop_min_scale < 1.0:
@@ -63,7 +64,10 @@ def strong_transforms(image_size: int, crop_min_scale: float = 0.35, rotate90: b
 
 
 def preset_transforms(preset: str, image_size: int, augment_config=None) -> list:
-  """The transforms of a named preset; `augment_config` supplies the strong preset's knobs."""
+  """The transforms of a named preset.
+
+  `augment_config` supplies the strong preset's knobs; None means configlib.base_config()'s.
+  """
   flips = [A.HorizontalFlip(p=0.5), A.VerticalFlip(p=0.5)]
   if preset == 'none':
     return []
@@ -76,10 +80,11 @@ def preset_transforms(preset: str, image_size: int, augment_config=None) -> list
   if preset == 'flip_bright':
     return flips + [A.RandomBrightnessContrast(brightness_limit=0.25, contrast_limit=0.0, p=0.5)]
   if preset == 'strong':
-    knobs = {} if augment_config is None else dict(
-        crop_min_scale=augment_config.crop_min_scale, rotate90=augment_config.rotate90,
-        colour_jitter=augment_config.colour_jitter)
-    return strong_transforms(image_size, **knobs)
+    if augment_config is None:
+      from rockjax import configlib  # local import: configlib imports this module lazily
+      augment_config = configlib.base_config().augment
+    return strong_transforms(image_size, augment_config.crop_min_scale, augment_config.rotate90,
+                             augment_config.colour_jitter)
   raise ValueError(f'preset: {preset!r} is not one of {PRESETS}')
 
 

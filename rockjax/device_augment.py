@@ -24,17 +24,27 @@ PRESETS = ('none', 'flip', 'crop', 'flip_bright', 'strong')
 class Spec(NamedTuple):
   """What the step applies: a preset and the strong preset's knobs (static under jit)."""
   preset: str
-  crop_min_scale: float = 0.35
-  rotate90: bool = True
-  colour_jitter: float = 0.2
+  crop_min_scale: float
+  rotate90: bool
+  colour_jitter: float
+
+
+def _spec(preset: str, augment_config) -> Spec:
+  return Spec(preset, float(augment_config.crop_min_scale), bool(augment_config.rotate90),
+              float(augment_config.colour_jitter))
 
 
 def spec_from_config(augment_config) -> Spec | None:
   """The device augmentation a config asks for, or None (host path, or nothing to apply)."""
   if augment_config.where != 'device' or augment_config.preset == 'none':
     return None
-  return Spec(augment_config.preset, float(augment_config.crop_min_scale),
-              bool(augment_config.rotate90), float(augment_config.colour_jitter))
+  return _spec(augment_config.preset, augment_config)
+
+
+def default_spec(preset: str) -> Spec:
+  """`preset` with the strong preset's knobs at their configlib.base_config() values."""
+  from rockjax import configlib  # local import: configlib imports this module lazily
+  return _spec(preset, configlib.base_config().augment)
 
 
 def _where(mask, a, b):
@@ -121,8 +131,11 @@ def _colour_jitter(key, x, amount=0.2, p=0.8):
 
 
 def augment_batch(key: jax.Array, images: jnp.ndarray, spec: Spec | str) -> jnp.ndarray:
-  """uint8 [N, H, W, 3] -> augmented float32 [N, H, W, 3] in [0, 1]; `spec` or a preset name."""
-  spec = Spec(spec) if isinstance(spec, str) else spec
+  """uint8 [N, H, W, 3] -> augmented float32 [N, H, W, 3] in [0, 1].
+
+  `spec` is a Spec, or a preset name with the strong preset's knobs at their defaults.
+  """
+  spec = default_spec(spec) if isinstance(spec, str) else spec
   preset = spec.preset
   x = images.astype(jnp.float32) / 255.0 if jnp.issubdtype(images.dtype, jnp.integer) else images
   k1, k2, k3, k4 = jax.random.split(key, 4)

@@ -1,18 +1,17 @@
 """Augmentation presets: what each does, how often, reproducibly; custom specs are parsed safely."""
 
-import ml_collections
 import numpy as np
 import pytest
 
-from rockjax import augment
+from rockjax import augment, configlib
 
 IMG = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
 
 
-def augmenter(preset, custom='', crop_min_scale=0.35, rotate90=True, colour_jitter=0.2):
-  config = ml_collections.ConfigDict(dict(preset=preset, custom=custom,
-                                          crop_min_scale=crop_min_scale, rotate90=rotate90,
-                                          colour_jitter=colour_jitter))
+def augmenter(preset, custom='', **knobs):
+  """A HostAugmenter for `preset`, with the base config's augment settings unless overridden."""
+  config = configlib.base_config().augment
+  config.update(dict(preset=preset, custom=custom, **knobs))
   compose = augment.build_host_pipeline(config, 16)
   return augment.HostAugmenter(compose, 16) if compose else None
 
@@ -91,8 +90,10 @@ def test_strong_defaults_are_the_preset():
   assert names == ['RandomResizedCrop', 'HorizontalFlip', 'VerticalFlip', 'RandomRotate90',
                    'ColorJitter']
   explicit = augmenter('strong', crop_min_scale=0.35, rotate90=True, colour_jitter=0.2)
+  no_config = augment.HostAugmenter(augment.A.Compose(augment.preset_transforms('strong', 16)), 16)
   for seed in range(5):
     np.testing.assert_array_equal(default(IMG, seed), explicit(IMG, seed))
+    np.testing.assert_array_equal(default(IMG, seed), no_config(IMG, seed))
 
 
 def test_same_seed_same_output_different_seed_different_output():

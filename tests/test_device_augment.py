@@ -75,8 +75,9 @@ def test_strong_spec_rotations_without_crop_or_colour_stay_exact_dihedral_views(
 
 
 def test_strong_spec_knobs_change_the_output_and_defaults_match_the_preset_name():
-  np.testing.assert_array_equal(run('strong'), run(device_augment.Spec('strong')))
-  assert not np.allclose(run('strong'), run(device_augment.Spec('strong', colour_jitter=0.0)))
+  preset = device_augment.Spec('strong', crop_min_scale=0.35, rotate90=True, colour_jitter=0.2)
+  np.testing.assert_array_equal(run('strong'), run(preset))
+  assert not np.allclose(run('strong'), run(preset._replace(colour_jitter=0.0)))
 
 
 def test_spec_from_config_follows_where_and_the_knobs():
