@@ -50,25 +50,23 @@ def mix_batch(key: jax.Array, images: jnp.ndarray, labels: jnp.ndarray, num_clas
   x_b, t_b = x[perm], targets[perm]
   _, h, w, _ = x.shape
 
-  def mixup():
-    lam = jax.random.beta(k_mix, mixup_alpha, mixup_alpha)
-    return lam * x + (1.0 - lam) * x_b, lam.astype(jnp.float32)
-
-  def cutmix():
-    lam = jax.random.beta(k_cut, cutmix_alpha, cutmix_alpha)
-    box = cutmix_box(k_box, lam, h, w)
-    kept = 1.0 - box.mean()  # the fraction of pixels still from the first image
-    return jnp.where(box[None, :, :, None], x_b, x), kept.astype(jnp.float32)
-
+  # Both are one blend, mixed = weight * a + (1 - weight) * b, with a per-pixel weight map: the
+  # scalar lam for mixup, 0 inside the box and 1 outside for cutmix (exact copies of a or b). With
+  # both alphas set, the step draws which map to use, so the batch is blended once either way.
+  if mixup_alpha > 0:
+    lam_m = jax.random.beta(k_mix, mixup_alpha, mixup_alpha).astype(jnp.float32)
+  if cutmix_alpha > 0:
+    box = cutmix_box(k_box, jax.random.beta(k_cut, cutmix_alpha, cutmix_alpha), h, w)
+    keep_c = 1.0 - box.astype(jnp.float32)  # [H, W]: 1 where the pixel stays the first image's
+    lam_c = keep_c.mean()  # the fraction really kept (the box is clipped at the border)
   if mixup_alpha > 0 and cutmix_alpha > 0:
-    # Both are computed and one kept. A lax.cond here was tried: the test suite then segfaulted
-    # once while compiling this step under pmap (jaxlib 0.10.2, CPU); not isolated, so not kept.
     use_cutmix = jax.random.bernoulli(k_choice, 0.5)
-    (mixed_m, lam_m), (mixed_c, lam_c) = mixup(), cutmix()
-    mixed = jnp.where(use_cutmix, mixed_c, mixed_m)
+    weight = jnp.where(use_cutmix, keep_c, lam_m)
     lam = jnp.where(use_cutmix, lam_c, lam_m)
   elif mixup_alpha > 0:
-    mixed, lam = mixup()
+    weight, lam = lam_m, lam_m
   else:
-    mixed, lam = cutmix()
+    weight, lam = keep_c, lam_c
+  weight = jnp.reshape(weight, (1, h, w, 1)) if jnp.ndim(weight) else weight
+  mixed = weight * x + (1.0 - weight) * x_b
   return mixed, lam * targets + (1.0 - lam) * t_b, lam
