@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rockjax import (checkpointing, evaluation, export, inference, monitoring, plots, predict,
-                     preview, train)
+from rockjax import (checkpointing, crossval, evaluation, export, folder, inference, monitoring,
+                     plots, predict, preview, train)
 from helpers import tiny_config, write_image
 from test_config import run_main
 
@@ -69,6 +69,52 @@ def test_eval_on_another_folder(run, tmp_path):
   report = evaluation.evaluate_workdir(workdir, config.eval)
   assert report['num_examples'] == 2
   assert report['per_class']['marble']['support'] == 0
+
+
+@pytest.fixture(scope='module')
+def kfold_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('kfold'))
+  config = tiny_config(num_epochs=1, data__kfold=2)
+  return config, workdir, crossval.run_kfold(config, workdir)
+
+
+def test_eval_of_a_kfold_workdir_pools_every_fold_out_of_fold(kfold_run):
+  config, workdir, result = kfold_run
+  report = evaluation.evaluate_workdir(workdir, config.eval)
+  assert report['num_examples'] == 4 * 24  # every image once, by the fold that held it out
+  assert report['accuracy'] == pytest.approx(result['pooled_val_accuracy'], abs=1e-9)
+  assert [f['accuracy'] for f in report['folds']] == pytest.approx(
+      [f['best_val_accuracy'] for f in result['folds']], abs=1e-9)
+  per_fold = [evaluation.evaluate_workdir(os.path.join(workdir, f'fold_{f}'), config.eval)
+              for f in range(2)]
+  np.testing.assert_array_equal(report['confusion_matrix'],
+                                np.sum([r['confusion_matrix'] for r in per_fold], axis=0))
+  assert json.load(open(os.path.join(workdir, 'eval', 'report.json')))['folds_skipped'] == []
+  assert_png(os.path.join(workdir, 'eval', 'confusion_matrix.png'))
+  assert '2 folds pooled out of fold' in evaluation.format_report(report)
+
+
+def test_eval_of_an_unfinished_kfold_run_skips_folds_without_a_checkpoint(kfold_run, tmp_path):
+  config, workdir, _ = kfold_run
+  partial = str(tmp_path / 'partial')
+  shutil.copytree(workdir, partial)
+  shutil.rmtree(os.path.join(partial, 'fold_1', 'checkpoints'))
+  report = evaluation.evaluate_workdir(partial, config.eval)
+  assert report['folds_skipped'] == ['fold_1'] and [f['fold'] for f in report['folds']] == ['fold_0']
+  assert report['num_examples'] == len(json.load(open(os.path.join(partial, 'fold_0',
+                                                                     'split.json')))['val'])
+  assert 'skipped (no checkpoint yet): fold_1' in evaluation.format_report(report)
+  shutil.rmtree(os.path.join(partial, 'fold_0', 'checkpoints'))
+  with pytest.raises(checkpointing.NoCheckpointError, match='no fold'):
+    evaluation.evaluate_workdir(partial, config.eval)
+
+
+def test_eval_of_a_kfold_workdir_on_another_folder_asks_for_one_fold(kfold_run):
+  config, workdir, _ = kfold_run
+  eval_config = config.eval.copy_and_resolve_references()
+  eval_config.dir = workdir
+  with pytest.raises(folder.DataError, match='pick one fold.*fold_0'):
+    evaluation.evaluate_workdir(workdir, eval_config)
 
 
 def test_classification_report_on_known_numbers():
