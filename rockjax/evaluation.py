@@ -181,9 +181,9 @@ def evaluate_kfold(workdir: str, eval_config) -> dict:
       raise folder.DataError(f'{fold_dir} has classes {predictor.class_names}, the folds before it '
                              f'{class_names}: these folds are not one k-fold run')
     class_names = predictor.class_names
-    fold_report = classification_report(image_set.labels, probs, class_names)
     folds.append(dict(fold=os.path.basename(fold_dir), checkpoint_epoch=predictor.epoch,
-                      accuracy=fold_report['accuracy'], num_examples=fold_report['num_examples'],
+                      accuracy=float(np.mean(probs.argmax(-1) == image_set.labels)),
+                      num_examples=len(image_set),
                       test_time_flip=bool(predictor.config.test_time_flip)))
     sets.append(image_set)
     probabilities.append(probs)
