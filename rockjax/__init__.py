@@ -1,5 +1,9 @@
-"""rockjax: residual CNNs for rock photographs, in JAX/Flax. See README.md."""
+"""rockjax: residual CNNs for rock photographs, in JAX/Flax. See README.md for the layout.
 
-from rockjax import xla_flags as _xla_flags
+Importing the package applies its process-wide defaults (rockjax/environment.py) before any JAX
+backend starts; it imports nothing heavy itself.
+"""
 
-_xla_flags.apply()  # XLA:CPU defaults, before any JAX backend starts (see rockjax/xla_flags.py)
+from rockjax import environment as _environment
+
+_environment.apply()

@@ -15,12 +15,13 @@ import flax.linen as nn
 import jax.numpy as jnp
 from jax import lax
 
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
-BLOCK_ORDERS = ('relu_bn', 'bn_relu')
-CONV_IMPLS = ('auto', 'xla', 'matmul')
+MODEL_NAMES = ('ResidualCNN', 'SeedCNN')  # model.name
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}  # model.dtype
+BLOCK_ORDERS = ('relu_bn', 'bn_relu')  # model.block_order
+CONV_IMPLS = ('auto', 'xla', 'matmul')  # model.conv_impl
 # 'auto' computes convolutions on feature maps this small (or smaller) as one matmul: XLA:CPU's
 # convolution kernels take ~20x longer than the equivalent matmul at 2x2 spatial size, where the last
-# stage of the 32 px network runs. With XLA's Eigen convolutions (rockjax/xla_flags.py), 2 beats 4
+# stage of the 32 px network runs. With XLA's Eigen convolutions (rockjax/environment.py), 2 beats 4
 # and 8 (1.05x and 1.15x training images/s at 32 px; BENCHMARKS.md).
 MATMUL_MAX_SPATIAL = 2
 
@@ -249,5 +250,3 @@ def create_model(model_config, num_classes: int, bn_axis_name: str | None = None
   raise ValueError(f'config.model.name: unknown model {model_config.name!r}; '
                    f'expected one of {MODEL_NAMES}')
 
-
-MODEL_NAMES = ('ResidualCNN', 'SeedCNN')

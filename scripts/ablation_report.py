@@ -20,11 +20,10 @@ import json
 import os
 import sys
 
+import _bootstrap  # noqa: F401  (the repository root on sys.path)
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from rockjax import plots  # noqa: E402
+from rockjax import plots
 
 
 def _read_jsonl(path: str) -> list[dict]:

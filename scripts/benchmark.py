@@ -23,25 +23,23 @@ import platform
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
+import _bootstrap  # noqa: F401  (the repository root on sys.path)
+import jax
+import numpy as np
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from rockjax import (augment, configlib, inference, input_pipeline, models, optim,  # noqa: E402
-                     steps)
+from rockjax import configlib, models
+from rockjax.augment import presets
+from rockjax.data import pipeline
+from rockjax.serving import predictor as predictors
+from rockjax.training import optim, state as states, steps
 
 NUM_CLASSES = 4
+CONFIG_FILES = {'SeedCNN': 'baseline.py', 'ResidualCNN': 'residual.py'}
 
 
 def model_config(name: str, **overrides):
-  c = configlib.base_config()
-  c.model.name = name
-  if name == 'SeedCNN':
-    c.model.widths = (16, 32, 64)
-    c.model.dropout = 0.0
+  """The shipped config of that network (configs/baseline.py or configs/residual.py)."""
+  c = configlib.load_config_file(os.path.join(_bootstrap.ROOT, 'configs', CONFIG_FILES[name]))
   for k, v in overrides.items():
     configlib.set_value(c, k.replace('__', '.'), v)
   return c
@@ -62,12 +60,13 @@ class RockjaxTrainer:
     model = models.create_model(config.model, NUM_CLASSES, bn_axis_name=steps.AXIS)
     schedule = optim.learning_rate_schedule(config, 100)
     tx = optim.create_optimizer(config, schedule)
-    state = steps.create_train_state(model, tx, jax.random.PRNGKey(0), size)
+    state = states.create_train_state(model, tx, jax.random.PRNGKey(0), size)
     self.num_params = int(sum(x.size for x in jax.tree.leaves(state.params))
                           + sum(x.size for x in jax.tree.leaves(state.batch_stats)))
     self.state = steps.replicate(state, self.mesh)
+    spec = presets.spec_with_defaults(device_augment) if device_augment else None
     self.step = steps.pmap_train_step(devices, schedule=schedule, seed=0, label_smoothing=0.0,
-                                      device_augment=device_augment)
+                                      augment_spec=spec)
     self.batches = [steps.shard_batch(b, self.mesh) for b in fake_batches(4, size, batch)]
     start = time.perf_counter()
     self.run(1)
@@ -154,15 +153,14 @@ def latency(fn, runs: int) -> tuple[float, float]:
 def pipeline_rate(preset: str, size: int, batch: int, n_images: int) -> float:
   c = configlib.base_config()
   c.augment.preset = preset
-  compose = augment.build_host_pipeline(c.augment, size)
-  augmenter = augment.HostAugmenter(compose, size) if compose else None
+  augmenter = presets.host_augmenter(c.augment, size)
   images = np.random.default_rng(0).integers(0, 256, (n_images, size, size, 3), dtype=np.uint8)
   labels = np.zeros(n_images, np.int32)
   best = 0.0
   for epoch in (1, 2):  # the first epoch warms up tf.data; report the second
     start = time.perf_counter()
     count = 0
-    for b in input_pipeline.train_batches(images, labels, global_batch=batch, num_devices=1,
+    for b in pipeline.train_batches(images, labels, global_batch=batch, num_devices=1,
                                           seed=0, epoch=epoch, augmenter=augmenter):
       count += b['label'].size
     best = count / (time.perf_counter() - start)
@@ -288,7 +286,7 @@ def main() -> int:
   model = models.create_model(config.model, NUM_CLASSES)
   variables = jax.jit(lambda: model.init(jax.random.PRNGKey(0), np.zeros((1, 32, 32, 3), np.uint8),
                                          train=False))()
-  predictor = inference.Predictor(config=config, class_names=[str(i) for i in range(NUM_CLASSES)],
+  predictor = predictors.Predictor(config=config, class_names=[str(i) for i in range(NUM_CLASSES)],
                                   model=model, variables=variables, epoch=0)
   predict = jax.jit(predictor.predict_fn())  # (variables, images): weights as arguments
   one = np.random.default_rng(1).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)

@@ -15,19 +15,19 @@ from __future__ import annotations
 
 import ast
 import csv
-import hashlib
 import itertools
 import json
 import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
+import _bootstrap  # noqa: F401  (the repository root on sys.path)
+from absl import app, flags, logging
+from ml_collections import config_flags
 
-from absl import app, flags, logging  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from rockjax import cli, configlib, logs, plots
+from rockjax.errors import UserError
+from rockjax.training import history
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Base config file.', lock_config=True)
@@ -75,7 +75,6 @@ def parse_value(text: str, current):
 
 
 def parse_sweeps(config, specs: list[str]) -> list[tuple[str, list]]:
-  from rockjax import configlib
   axes = []
   for spec in specs:
     key, sep, values = spec.partition('=')
@@ -102,7 +101,14 @@ def run_name(assignment: dict) -> str:
   return ''.join(c if c.isalnum() or c in '-_.' else '-' for c in name)
 
 
+def kfold_of(config) -> int:
+  """K when a run cross-validates every fold (kfold.json), else 0: a run without k-fold, or one
+  fold chosen with data.fold, trains once in its workdir (summary.json), as main.py does."""
+  return config.data.kfold if config.data.kfold and config.data.fold < 0 else 0
+
+
 def finished_summary(workdir: str, kfold: int) -> dict | None:
+  """The run's summary when it has finished (every fold, for k-fold), else None."""
   path = os.path.join(workdir, 'kfold.json' if kfold else 'summary.json')
   if not os.path.exists(path):
     return None
@@ -115,22 +121,12 @@ def finished_summary(workdir: str, kfold: int) -> dict | None:
 
 def curve(workdir: str, kfold: int) -> list[tuple[int, float]]:
   """Val accuracy per epoch; for k-fold runs, the mean over the folds that reached each epoch."""
-  from rockjax import history
   dirs = [os.path.join(workdir, f'fold_{f}') for f in range(kfold)] if kfold else [workdir]
   per_epoch: dict[int, list[float]] = {}
   for d in dirs:
     for r in history.History(os.path.join(d, 'metrics.jsonl')).read():
       per_epoch.setdefault(r['epoch'], []).append(100 * r['val_accuracy'])
   return [(e, sum(v) / len(v)) for e, v in sorted(per_epoch.items())]
-
-
-def run_one(config, workdir: str) -> dict:
-  from rockjax import crossval, fileio, train
-  if config.data.kfold:
-    return crossval.run_kfold(config, workdir)
-  summary = train.train_and_evaluate(config, workdir)
-  fileio.write_json(os.path.join(workdir, 'summary.json'), summary)
-  return summary
 
 
 def row(assignment: dict, summary: dict | None, kfold: int, seconds: float, status: str) -> dict:
@@ -170,15 +166,10 @@ def write_tables(root: str, rows: list[dict], keys: list[str], kfold: int) -> No
     f.write('\n'.join(lines) + '\n')
 
 
-def sweep(config, specs: list[str], root: str | None,
-          config_path: str = 'config') -> tuple[str, list[dict]]:
+def sweep(config, specs: list[str], root: str | None) -> tuple[str, list[dict]]:
   """Runs (or resumes, or skips) every combination; returns the sweep folder and summary rows."""
-  from rockjax import configlib, plots
   axes = parse_sweeps(config, specs)
-  if root is None:
-    digest = hashlib.sha256((configlib.to_json(config) + repr(axes)).encode()).hexdigest()[:8]
-    stem = os.path.splitext(os.path.basename(config_path))[0]
-    root = os.path.join('runs', f'sweep-{stem}-{digest}')
+  root = root or cli.default_workdir(config, prefix='sweep-', extra=repr(axes))
   os.makedirs(root, exist_ok=True)
   keys = [k for k, _ in axes]
   grid = [dict(zip(keys, values)) for values in itertools.product(*[v for _, v in axes])]
@@ -189,13 +180,14 @@ def sweep(config, specs: list[str], root: str | None,
       configlib.set_value(c, key, value)
     configlib.validate(c)
     configs.append(c)
-  kfold = config.data.kfold
+  kfold = kfold_of(config)
   logging.info('Sweep of %d run(s) into %s', len(grid), root)
   rows, curves = [], {}
   for n, (assignment, c) in enumerate(zip(grid, configs), start=1):
     name = run_name(assignment)
     workdir = os.path.join(root, name)
-    summary = finished_summary(workdir, kfold)
+    k = kfold_of(c)
+    summary = finished_summary(workdir, k)
     start = time.time()
     if summary is not None:
       status = 'done (skipped)'
@@ -203,13 +195,13 @@ def sweep(config, specs: list[str], root: str | None,
     else:
       logging.info('[%d/%d] %s', n, len(grid), name)
       try:
-        summary = run_one(c, workdir)
+        summary = cli.run_training(c, workdir)
         status = 'done'
       except Exception as e:  # one failed run must not end the sweep
         logging.exception('Run %s failed', name)
         summary, status = None, f'failed: {type(e).__name__}: {str(e)[:120]}'
-    rows.append(row(assignment, summary, kfold, time.time() - start, status))
-    curves[name] = curve(workdir, kfold)
+    rows.append(row(assignment, summary, k, time.time() - start, status))
+    curves[name] = curve(workdir, k)
     write_tables(root, rows, keys, kfold)  # refreshed after every run
     plots.overlay_curves(curves, os.path.join(root, 'val_accuracy.png'),
                          ylabel='val accuracy (%)' + (f', mean of {kfold} folds' if kfold else ''))
@@ -219,14 +211,12 @@ def sweep(config, specs: list[str], root: str | None,
 
 def main(argv):
   del argv
-  from rockjax import configlib, logs
   logs.quiet_libraries()
   try:
-    root, rows = sweep(FLAGS.config, FLAGS.sweep, FLAGS.root,
-                       config_flags.get_config_filename(FLAGS['config']))
-  except configlib.ConfigError as e:
+    root, rows = sweep(FLAGS.config, FLAGS.sweep, FLAGS.root)
+  except UserError as e:
     print(f'error: {e}', file=sys.stderr)
-    return 2
+    return cli.USER_ERROR_STATUS
   failed = [r for r in rows if r['status'].startswith('failed')]
   with open(os.path.join(root, 'summary.md')) as f:
     print(f.read(), end='')
@@ -234,14 +224,5 @@ def main(argv):
   return 1 if failed else 0
 
 
-def parse_flags(argv):
-  from rockjax import configlib
-  message = configlib.check_override_keys(argv)
-  if message:
-    print(f'error: {message}', file=sys.stderr)
-    sys.exit(2)
-  return app.parse_flags_with_usage(argv)
-
-
 if __name__ == '__main__':
-  app.run(lambda argv: sys.exit(main(argv)), flags_parser=parse_flags)
+  app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)

@@ -1,4 +1,5 @@
-"""Test session set-up: 8 fake CPU devices (before JAX starts), offline libraries, a private cache."""
+"""Test session set-up: 8 fake CPU devices (before JAX starts), a private cache; rockjax's own
+process-wide defaults (offline libraries, XLA flags) come from importing it, as in every entry point."""
 
 import os
 import tempfile
@@ -6,11 +7,10 @@ import tempfile
 # Read once, when the JAX backend starts: must be set before any test imports jax.
 os.environ['JAX_NUM_CPU_DEVICES'] = '8'
 os.environ['JAX_PLATFORMS'] = 'cpu'
-os.environ['NO_ALBUMENTATIONS_UPDATE'] = '1'
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 # Generated data and image caches go to a throwaway folder, shared by the session's subprocesses.
 os.environ['ROCKJAX_CACHE_DIR'] = tempfile.mkdtemp(prefix='rockjax-test-cache-')
 
+import rockjax  # noqa: E402,F401  (rockjax/environment.py, before JAX starts)
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
@@ -18,3 +18,15 @@ import pytest  # noqa: E402
 @pytest.fixture(scope='session', autouse=True)
 def _eight_devices():
   assert jax.local_device_count() == 8, 'JAX started before conftest could ask for 8 CPU devices'
+
+
+@pytest.fixture(scope='session')
+def run(tmp_path_factory):
+  """A finished tiny training run, shared by the tests of what comes after training:
+  (config, workdir, summary)."""
+  from rockjax.training import loop
+  from helpers import tiny_config
+  workdir = str(tmp_path_factory.mktemp('run'))
+  config = tiny_config(num_epochs=3, predict__latency_runs=20, predict__batch_size=16)
+  summary = loop.train_and_evaluate(config, workdir)
+  return config, workdir, summary

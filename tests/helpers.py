@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import ml_collections
 import numpy as np
@@ -50,3 +52,22 @@ def write_image(path: str, array: np.ndarray | None = None, mode: str = 'RGB', s
     img = img.convert(mode)
   img.save(path, format=fmt, **save_kwargs)
   return path
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
+SHARED_DATA = os.path.join(os.path.dirname(ROOT), 'shared', 'data')  # ../shared/data, if present
+
+
+def run_main(*args, cwd=ROOT, timeout=120, env=None):
+  """`python main.py ARGS` in a subprocess (what a user types); a CompletedProcess."""
+  env = dict(os.environ if env is None else env, PYTHONPATH=ROOT)
+  return subprocess.run([sys.executable, os.path.join(ROOT, 'main.py'), *args], cwd=cwd,
+                        capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def assert_png(path: str) -> None:
+  """`path` is a complete, valid PNG file."""
+  assert os.path.exists(path), path
+  with Image.open(path) as img:
+    img.verify()
+    assert img.format == 'PNG'

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from rockjax import configlib, models, steps
+from rockjax import configlib, models
+from rockjax.training import steps
 
 
 def init(model, size, batch=2):

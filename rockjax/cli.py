@@ -1,0 +1,117 @@
+"""The command line, shared by main.py and scripts/sweep.py: flag parsing, the default workdir,
+the modes, and the one place where errors a user caused become one line and exit status 2.
+
+Each mode is a function (config, workdir, inputs) -> the text to print; main.py maps `--mode`
+names to them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+
+from absl import flags, logging
+
+from rockjax import configlib, fileio, logs
+from rockjax.errors import DataError, UserError
+
+USER_ERROR_STATUS = 2
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's parser, but a bad --config file, an unknown --config.<key> or a value of the wrong
+  type is a one-line error with exit status 2 instead of a traceback or absl's usage dump."""
+  try:
+    configlib.check_arguments(argv)
+    return flags.FLAGS(argv)
+  except (UserError, flags.Error) as e:
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(USER_ERROR_STATUS)
+
+
+def config_path() -> str:
+  """The --config file as given (without its ':arg' suffix)."""
+  from ml_collections import config_flags
+  return config_flags.get_config_filename(flags.FLAGS['config'])
+
+
+def default_workdir(config, prefix: str = '', extra: str = '') -> str:
+  """runs/<prefix><config file stem>-<8 hex digits of the resolved config (and `extra`)>: the same
+  command always lands in the same folder, so rerunning it resumes."""
+  digest = hashlib.sha256((configlib.to_json(config) + extra).encode()).hexdigest()[:8]
+  stem = os.path.splitext(os.path.basename(config_path()))[0]
+  return os.path.join('runs', f'{prefix}{stem}-{digest}')
+
+
+def run_mode(name: str, mode_fn, config, workdir: str, inputs: list[str]) -> int:
+  """Runs one mode; a UserError is printed as one line (status 2), anything else is a bug."""
+  logs.quiet_libraries()
+  try:
+    configlib.validate(config)
+    from rockjax.training import runtime
+    runtime.maybe_initialize(config)
+    logging.info('Mode %s, workdir %s', name, workdir)
+    print(mode_fn(config, workdir, inputs))
+  except UserError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return USER_ERROR_STATUS
+  return 0
+
+
+def run_training(config, workdir: str) -> dict:
+  """Trains one run (summary.json) or, with data.kfold, every fold (kfold.json); the summary."""
+  if config.data.kfold and config.data.fold < 0:
+    from rockjax.training import crossval
+    return crossval.run_kfold(config, workdir)
+  from rockjax.training import loop
+  summary = loop.train_and_evaluate(config, workdir)
+  fileio.write_json(os.path.join(workdir, 'summary.json'), summary)
+  return summary
+
+
+def train(config, workdir: str, inputs) -> str:
+  result = run_training(config, workdir)
+  if 'k' in result:
+    return (f'{result["k"]}-fold: mean best val accuracy '
+            f'{100 * result["mean_best_val_accuracy"]:.2f}% +- '
+            f'{100 * result["std_best_val_accuracy"]:.2f}% (pooled '
+            f'{100 * result["pooled_val_accuracy"]:.2f}%); details in '
+            f'{os.path.join(workdir, "kfold.json")}')
+  return (f'best val accuracy {100 * result["best_val_accuracy"]:.2f}% at epoch '
+          f'{result["best_epoch"]}; outputs in {workdir}')
+
+
+def evaluate(config, workdir: str, inputs) -> str:
+  from rockjax.serving import evaluation
+  report = evaluation.evaluate_workdir(workdir, config.eval)
+  return (f'{evaluation.format_report(report)}\n'
+          f'report and plots in {os.path.join(workdir, "eval")}')
+
+
+def predict(config, workdir: str, inputs: list[str]) -> str:
+  from rockjax.serving import predict as predicting
+  if not inputs:
+    raise DataError('--mode=predict needs --inputs=PATH[,PATH...] (files, folders or globs)')
+  summary = predicting.predict_workdir(workdir, inputs, config.predict)
+  text = (f'{summary["num_predicted"]} predictions in {summary["predictions"]} '
+          f'({summary["num_skipped"]} unreadable file(s) skipped)')
+  if 'batch1_p50_ms' in summary:
+    text += (f'\nbatch-1 latency p50 {summary["batch1_p50_ms"]:.2f} ms, p99 '
+             f'{summary["batch1_p99_ms"]:.2f} ms; {summary["throughput_images_per_s"]:.0f} '
+             f'images/s at batch {summary["throughput_batch_size"]}')
+  return text
+
+
+def export(config, workdir: str, inputs) -> str:
+  from rockjax.serving import export as exporting
+  return f'SavedModel in {exporting.export_saved_model(workdir)}'
+
+
+def preview(config, workdir: str, inputs) -> str:
+  from rockjax.augment import preview as previews
+  os.makedirs(workdir, exist_ok=True)
+  path = previews.write_augmentation_preview(
+      config, os.path.join(workdir, f'augment_preview_{config.augment.preset}.png'),
+      config.preview.per_class, config.preview.versions)
+  return f'augmentation preview in {path}'

@@ -1,0 +1,102 @@
+"""`base_config()`: the defaults every `configs/*.py` starts from, one documented line per field.
+
+The lists of valid choices and the augmentation knobs are not written here: they come from the
+modules that implement them (models, data, optimiser, the augmentation preset table), and
+rockjax/configlib/validation.py checks values against the same lists.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from rockjax.augment import presets
+from rockjax.data import folder
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Defaults shared by all configs; they reproduce the reference residual recipe."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.num_epochs = 60
+  c.batch_size = 32  # global: split over all devices of all processes
+  c.eval_batch_size = 256  # global
+  c.num_devices = 0  # local devices to use; 0 means all of them
+  c.learning_rate = 1e-4
+  c.weight_decay = 0.0  # > 0 selects AdamW (decoupled weight decay)
+  c.adam_b1 = 0.9
+  c.adam_b2 = 0.999
+  c.adam_eps = 1e-7  # Keras' default epsilon
+  c.label_smoothing = 0.0
+  c.grad_clip_norm = 0.0  # 0 disables clipping
+  c.schedule = 'plateau'  # constant | warmup_cosine | plateau
+  c.warmup_epochs = 0.0
+  c.cosine_final_fraction = 0.0  # final lr of warmup_cosine, as a fraction of learning_rate
+  c.plateau = ml_collections.ConfigDict(dict(
+      factor=0.5, patience=3, min_lr=1e-5, min_delta=1e-4))  # Keras ReduceLROnPlateau on val loss
+  c.early_stopping_patience = 10  # epochs without a val-accuracy gain; 0 disables
+  c.log_every_steps = 0  # extra within-epoch log lines; 0 means only per-epoch lines
+  c.checkpoint_every_epochs = 1
+  c.ema_decay = 0.0  # > 0 (e.g. 0.99): evaluate, keep and export a moving average of the weights
+  c.test_time_flip = False  # average each image's class probabilities with its mirror image's
+  c.distributed = False  # True: jax.distributed.initialize() (multi-host); training/runtime.py
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = 'ResidualCNN'  # ResidualCNN | SeedCNN
+  c.model.widths = (32, 64, 128, 256)  # stage widths (SeedCNN: block widths)
+  c.model.stem_features = 16
+  c.model.stem_kernel = 7
+  c.model.convs_per_stage = 3
+  c.model.kernel_size = 3
+  c.model.shortcut_kernels = (5, 3, 3, 3)  # one per stage
+  c.model.block_kernels = (7, 5, 3)  # SeedCNN: one per block
+  c.model.dropout = 0.2
+  c.model.block_order = 'relu_bn'  # reference: Conv -> ReLU -> BN; or bn_relu: Conv -> BN -> ReLU
+  c.model.bn_momentum = 0.99
+  c.model.bn_epsilon = 1e-3
+  c.model.sync_batchnorm = True  # batch statistics over the global batch (all devices)
+  c.model.dtype = 'float32'  # float32 | bfloat16 (compute dtype; parameters stay float32)
+  c.model.conv_impl = 'auto'  # auto | xla | matmul: how convolutions are computed (same params)
+
+  c.data = ml_collections.ConfigDict()
+  c.data.dir = ''  # a folder with one sub-folder per class; '' means the generated default set
+  c.data.image_size = 32
+  c.data.val_fraction = 0.25
+  c.data.interpolation = 'nearest'  # the reference's resize; see data/imageio.py RESAMPLE
+  c.data.aspect = 'stretch'  # stretch (reference) | center_crop
+  c.data.cache_dir = ''  # '' means $ROCKJAX_CACHE_DIR or ~/.cache/rockjax
+  c.data.deterministic = True  # order-preserving parallel input pipeline
+  # Image file extensions read from a folder (any letter case; gif: the first frame).
+  c.data.extensions = ','.join(e.lstrip('.') for e in folder.EXTENSIONS)
+  c.data.alpha_background = 255  # grey level that transparent pixels are composited onto
+  c.data.allow_empty_classes = False  # True: drop class folders with no usable image (warning)
+  c.data.read_workers = 0  # decoding threads; 0 means one per CPU core
+  c.data.group_duplicates = True  # keep copies of a photo on one side of every split and fold
+  c.data.duplicate_threshold = 4  # dHash bits (of 64) for near-duplicates; -1: exact copies only
+  c.data.kfold = 0  # K > 1: stratified K-fold cross-validation (one run per fold)
+  c.data.fold = -1  # with kfold: -1 runs every fold; 0..K-1 trains just that fold
+  c.data.split_from = ''  # a run's workdir (k-fold: its root): reuse its saved split(s) exactly
+  c.data.synthetic = ml_collections.ConfigDict(dict(
+      num_per_class=500, image_size=64, seed=0))
+
+  c.augment = ml_collections.ConfigDict()
+  c.augment.preset = 'flip_bright'  # a name in rockjax/augment/presets.py's table
+  c.augment.where = 'host'  # host: Albumentations in tf.data | device: jax.random in the train step
+  c.augment.mixup_alpha = 0.0  # > 0: mixup with lam ~ Beta(alpha, alpha), in the train step
+  c.augment.cutmix_alpha = 0.0  # > 0: cutmix (both > 0: one of the two per step, p=0.5 each)
+  for knob in presets.all_knobs():  # the presets' own knobs, documented in the table
+    c.augment[knob.name] = knob.default
+
+  c.eval = ml_collections.ConfigDict()  # --mode=eval
+  c.eval.dir = ''  # a class-per-folder set to evaluate on; '' means the run's saved val split
+  c.eval.batch_size = 256
+  c.eval.num_errors_shown = 24  # most confidently wrong images in eval/most_confident_errors.png
+  c.eval.test_time_flip = 'run'  # run: as the run was trained | on | off: override, for this eval
+
+  c.predict = ml_collections.ConfigDict()  # --mode=predict
+  c.predict.batch_size = 256
+  c.predict.latency_runs = 200  # batch-1 calls timed for the latency report; 0 skips timing
+
+  c.preview = ml_collections.ConfigDict()  # --mode=preview
+  c.preview.per_class = 2
+  c.preview.versions = 5
+  return c

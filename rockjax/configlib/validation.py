@@ -1,0 +1,121 @@
+"""`validate(config)`: a bad value becomes a `ConfigError` naming its key, before anything runs.
+
+Valid choices are read from the modules that implement them (one source for each list): model
+names, block orders, conv implementations and dtypes from rockjax/models.py, interpolations and
+aspects from rockjax/data/imageio.py, schedules from rockjax/training/optim.py, augmentation presets
+and their knobs from rockjax/augment/presets.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+from rockjax import models
+from rockjax.augment import presets
+from rockjax.configlib.files import get_value
+from rockjax.data import imageio
+from rockjax.errors import ConfigError
+from rockjax.training import optim
+
+TEST_TIME_FLIP_OVERRIDES = ('run', 'on', 'off')  # eval.test_time_flip
+
+
+def _check(ok: bool, key: str, message: str) -> None:
+  if not ok:
+    raise ConfigError(f'config.{key}: {message}')
+
+
+def _choice(config, key: str, choices) -> None:
+  value = get_value(config, key)
+  _check(value in choices, key, f'{value!r} is not one of {tuple(choices)}')
+
+
+def _positive(config, key: str, allow_zero: bool = False) -> None:
+  value = get_value(config, key)
+  ok = value >= 0 if allow_zero else value > 0
+  _check(ok and math.isfinite(value), key,
+         f'must be {"non-negative" if allow_zero else "positive"}, got {value!r}')
+
+
+def _fraction(config, key: str, low_closed: bool, high_closed: bool, note: str = '') -> None:
+  value = get_value(config, key)
+  ok = (0.0 <= value if low_closed else 0.0 < value) and (value <= 1.0 if high_closed
+                                                          else value < 1.0)
+  interval = f'{"[" if low_closed else "("}0, 1{"]" if high_closed else ")"}'
+  _check(ok, key, f'must be in {interval}{note}, got {value!r}')
+
+
+def validate(config) -> None:
+  """Raises ConfigError naming the first key whose value cannot work."""
+  for key in ('num_epochs', 'batch_size', 'eval_batch_size', 'learning_rate',
+              'data.image_size', 'model.bn_momentum', 'model.bn_epsilon',
+              'checkpoint_every_epochs', 'data.synthetic.num_per_class',
+              'data.synthetic.image_size', 'eval.batch_size', 'predict.batch_size',
+              'preview.per_class', 'preview.versions'):
+    _positive(config, key)
+  for key in ('num_devices', 'weight_decay', 'label_smoothing', 'grad_clip_norm', 'warmup_epochs',
+              'early_stopping_patience', 'log_every_steps', 'data.read_workers',
+              'plateau.patience', 'plateau.min_lr', 'plateau.min_delta',
+              'cosine_final_fraction', 'eval.num_errors_shown', 'predict.latency_runs',
+              'augment.mixup_alpha', 'augment.cutmix_alpha'):
+    _positive(config, key, allow_zero=True)
+  _fraction(config, 'model.dropout', True, False)
+  _fraction(config, 'label_smoothing', True, False)
+  _fraction(config, 'ema_decay', True, False, ' (0 disables)')
+  _fraction(config, 'plateau.factor', False, False)
+  _fraction(config, 'data.val_fraction', False, False)
+  _check(0 <= config.data.alpha_background <= 255, 'data.alpha_background',
+         f'must be a grey level in [0, 255], got {config.data.alpha_background!r}')
+  _check(config.data.kfold == 0 or config.data.kfold >= 2, 'data.kfold',
+         f'must be 0 (off) or >= 2, got {config.data.kfold!r}')
+  _check(-1 <= config.data.fold < max(config.data.kfold, 1) or config.data.kfold == 0,
+         'data.fold', f'must be -1 or in [0, {config.data.kfold}), got {config.data.fold!r}')
+  _check(config.data.duplicate_threshold <= 32, 'data.duplicate_threshold',
+         f'{config.data.duplicate_threshold} of 64 bits would merge unrelated photos; use <= 32')
+  _check(config.warmup_epochs <= config.num_epochs, 'warmup_epochs',
+         f'{config.warmup_epochs} exceeds num_epochs={config.num_epochs}')
+  _choice(config, 'schedule', optim.SCHEDULES)
+  _choice(config, 'eval.test_time_flip', TEST_TIME_FLIP_OVERRIDES)
+  _choice(config, 'data.interpolation', tuple(imageio.RESAMPLE))
+  _choice(config, 'data.aspect', imageio.ASPECTS)
+  _validate_model(config)
+  _validate_augment(config)
+
+
+def _validate_model(config) -> None:
+  m = config.model
+  _choice(config, 'model.name', models.MODEL_NAMES)
+  _choice(config, 'model.block_order', models.BLOCK_ORDERS)
+  _choice(config, 'model.dtype', tuple(models.DTYPES))
+  _choice(config, 'model.conv_impl', models.CONV_IMPLS)
+  _check(len(m.widths) > 0 and all(w > 0 for w in m.widths), 'model.widths',
+         f'needs positive widths, got {tuple(m.widths)}')
+  if m.name == 'ResidualCNN':
+    _check(len(m.shortcut_kernels) == len(m.widths), 'model.shortcut_kernels',
+           f'needs one kernel per stage ({len(m.widths)} widths), got {tuple(m.shortcut_kernels)}')
+    _positive(config, 'model.convs_per_stage')
+  else:
+    _check(len(m.block_kernels) == len(m.widths), 'model.block_kernels',
+           f'needs one kernel per block ({len(m.widths)} widths), got {tuple(m.block_kernels)}')
+  min_size = 2 ** models.num_downsamplings(m)
+  _check(config.data.image_size >= min_size, 'data.image_size',
+         f'{config.data.image_size} px is too small for {m.name} with {len(m.widths)} stages, '
+         f'which halves the image {models.num_downsamplings(m)} times (minimum {min_size} px)')
+
+
+def _validate_augment(config) -> None:
+  a = config.augment
+  _choice(config, 'augment.where', presets.WHERE)
+  _choice(config, 'augment.preset', tuple(presets.PRESETS))
+  for knob in presets.all_knobs():
+    _check(knob.valid(a[knob.name]), f'augment.{knob.name}',
+           f'must be {knob.valid_range}, got {a[knob.name]!r}')
+  if a.where == 'device':
+    _check(a.preset in presets.DEVICE_PRESETS, 'augment.preset',
+           f'{a.preset!r} has no device implementation (device presets: '
+           f'{presets.DEVICE_PRESETS}); use augment.where=host')
+    return
+  try:  # the host path: build the Albumentations pipeline once (custom transforms are parsed)
+    presets.host_pipeline(presets.spec_from_config(a), config.data.image_size)
+  except (ValueError, TypeError, SyntaxError) as e:
+    raise ConfigError(f'config.augment: {e}') from e

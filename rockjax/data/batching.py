@@ -1,0 +1,87 @@
+"""Which examples go into which batch: epoch orders, per-process shares, padded eval batches.
+
+Pure numpy, shared by every input path. Batches are dicts of arrays shaped
+[local_devices, per_device_batch, ...] for the pmap steps. An epoch's order is a seeded permutation
+shared by all processes (each takes its own contiguous share), and each example's augmentation seed
+is derived from (seed, epoch, index), so an epoch is the same whatever the thread scheduling and
+whether the run was resumed.
+
+Evaluation batches carry a `mask`: the last partial batch is padded and masked, so every validation
+example counts exactly once.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import numpy as np
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+  return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def example_seed(seed: int, epoch: int, index: int) -> int:
+  return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+
+
+def process_shard(indices: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
+  """This process's share of an (already shuffled) index list; all shares have equal length.
+
+  Across processes every index appears at most once; at most `process_count - 1` indices (the
+  remainder) are left out of an epoch, different ones each epoch since the order is reshuffled.
+  """
+  per_process = len(indices) // process_count
+  return indices[process_index * per_process:(process_index + 1) * per_process]
+
+
+def shuffled_indices(n: int, seed: int, epoch: int) -> np.ndarray:
+  return np.random.default_rng(epoch_seed(seed, epoch)).permutation(n)
+
+
+def steps_per_epoch(num_examples: int, global_batch: int) -> int:
+  return num_examples // global_batch
+
+
+def local_batch_sizes(global_batch: int, num_devices: int, process_count: int,
+                      what: str = 'batch_size') -> tuple[int, int]:
+  """(this process's batch, per-device batch) of a global batch, which must divide evenly."""
+  if global_batch % (num_devices * process_count):
+    raise ValueError(f'{what}={global_batch} must divide evenly over {process_count} '
+                     f'process(es) x {num_devices} device(s)')
+  local_batch = global_batch // process_count
+  return local_batch, local_batch // num_devices
+
+
+def epoch_order(num_examples: int, seed: int, epoch: int, process_index: int = 0,
+                process_count: int = 1) -> np.ndarray:
+  """The example indices this process trains on in `epoch`, in order."""
+  return process_shard(shuffled_indices(num_examples, seed, epoch), process_index, process_count)
+
+
+def eval_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, num_devices: int,
+                 process_index: int = 0, process_count: int = 1) -> Iterator[dict]:
+  """Every example of this process's share exactly once, in order, padded and masked.
+
+  All processes yield the same number of batches (pmap collectives need that), padding as needed.
+  """
+  local_batch, per_device = local_batch_sizes(global_batch, num_devices, process_count,
+                                              'eval_batch_size')
+  share = np.arange(process_index, len(labels), process_count)
+  longest_share = math.ceil(len(labels) / process_count)
+  num_batches = max(1, math.ceil(longest_share / local_batch))
+  for b in range(num_batches):
+    idx = share[b * local_batch:(b + 1) * local_batch]
+    pad = local_batch - len(idx)
+    image = images[idx]
+    label = labels[idx].astype(np.int32)
+    mask = np.ones(len(idx), np.float32)
+    if pad:
+      image = np.concatenate([image, np.zeros((pad,) + images.shape[1:], images.dtype)])
+      label = np.concatenate([label, np.zeros(pad, np.int32)])
+      mask = np.concatenate([mask, np.zeros(pad, np.float32)])
+    yield dict(image=image.reshape((num_devices, per_device) + images.shape[1:]),
+               label=label.reshape(num_devices, per_device),
+               mask=mask.reshape(num_devices, per_device),
+               index=np.concatenate([idx, np.full(pad, -1)]).reshape(num_devices, per_device))

@@ -1,0 +1,179 @@
+"""From `config.data` to train and validation image sets, with the split saved in the workdir.
+
+The source is the user's folder (`data.dir`) or, when that is empty, the generated default set. A
+folder with `train/` and `val/` (or `test/`) sub-folders is used as split; otherwise the images are
+split with a seeded, stratified split. The split (file lists) is saved as `split.json` in the
+workdir and reused from there, so a resumed run, and a later evaluation, see exactly the same
+validation files. `class_names.json` and `data_report.json` are written beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from absl import logging
+
+import numpy as np
+
+from rockjax.data import dedup, folder, splits, synthetic
+from rockjax.errors import ConfigError, DataError
+from rockjax.fileio import write_json
+
+SPLIT_FOLDERS = ('val', 'validation', 'test')
+
+
+@dataclasses.dataclass
+class Dataset:
+  train: folder.ImageSet
+  val: folder.ImageSet
+  class_names: list[str]
+  report: dict
+
+
+def cache_dir(data_config) -> str:
+  return os.path.expanduser(data_config.cache_dir or os.environ.get('ROCKJAX_CACHE_DIR')
+                            or '~/.cache/rockjax')
+
+
+def data_root(data_config) -> str:
+  """The folder to read: the user's `data.dir`, or the generated set (generated on first use)."""
+  if data_config.dir:
+    return os.path.abspath(os.path.expanduser(data_config.dir))
+  s = data_config.synthetic
+  root = synthetic.ensure_dataset(cache_dir(data_config), s.num_per_class, s.image_size, s.seed)
+  logging.info('Using the generated rock-texture set at %s (set --config.data.dir to train on '
+               'your own photos).', root)
+  return root
+
+
+def explicit_split_folders(root: str) -> tuple[str, str] | None:
+  """(train, val) sub-folders when `root` is already split into train/ and val/ (or test/)."""
+  if not os.path.isdir(os.path.join(root, 'train')):
+    return None
+  for name in SPLIT_FOLDERS:
+    if os.path.isdir(os.path.join(root, name)):
+      return os.path.join(root, 'train'), os.path.join(root, name)
+  return None
+
+
+def _subset_by_paths(image_set: folder.ImageSet, paths: list[str], what: str) -> folder.ImageSet:
+  index = {p: i for i, p in enumerate(image_set.paths)}
+  missing = [p for p in paths if p not in index]
+  if missing:
+    logging.warning('%d %s file(s) of the saved split are no longer readable and are left out, '
+                    'e.g. %s', len(missing), what, missing[:3])
+  return image_set.subset([index[p] for p in paths if p in index])
+
+
+def duplicate_groups(image_set: folder.ImageSet, data_config) -> tuple[np.ndarray | None, dict]:
+  """Group ids of copies and near-copies (or None when grouping is off), and a summary."""
+  if not data_config.group_duplicates:
+    return None, dict(enabled=False)
+  paths = [os.path.join(image_set.root, p) for p in image_set.paths]
+  groups = dedup.duplicate_groups(image_set.images, paths, data_config.duplicate_threshold)
+  summary = dedup.group_summary(groups, image_set.labels, image_set.paths, image_set.class_names)
+  summary.update(enabled=True, threshold=data_config.duplicate_threshold)
+  logging.info('Duplicates: %d groups of copies or near-copies (%d extra images, %d groups across '
+               'classes); each group stays on one side of the split.', summary['duplicate_groups'],
+               summary['extra_copies'], summary['cross_class_groups'])
+  return groups, summary
+
+
+def split_image_set(image_set: folder.ImageSet, data_config, seed: int,
+                    saved_split: dict | None = None,
+                    groups: np.ndarray | None = None) -> tuple[folder.ImageSet, folder.ImageSet]:
+  """Reuses `saved_split` when given; otherwise a seeded stratified (group-aware) split, or the
+  validation fold `data.fold` of a K-fold partition."""
+  if saved_split is not None:
+    train = _subset_by_paths(image_set, saved_split['train'], 'training')
+    val = _subset_by_paths(image_set, saved_split['val'], 'validation')
+    known = set(saved_split['train']) | set(saved_split['val'])
+    new = [p for p in image_set.paths if p not in known]
+    if new:
+      logging.warning('%d file(s) appeared since the split was saved and are not used in this '
+                      'workdir (use a new --workdir to include them), e.g. %s', len(new), new[:3])
+    return train, val
+  num_classes = len(image_set.class_names)
+  if data_config.kfold:
+    if data_config.fold < 0:
+      raise ConfigError('config.data.fold: a single training run needs one fold (0..K-1); '
+                        'rockjax.training.crossval.run_kfold runs them all')
+    train_idx, val_idx = splits.kfold(image_set.labels, data_config.kfold, seed, groups,
+                                      num_classes)[data_config.fold]
+  else:
+    train_idx, val_idx = splits.train_val_split(image_set.labels, data_config.val_fraction, seed,
+                                                groups, num_classes)
+  return image_set.subset(train_idx), image_set.subset(val_idx)
+
+
+def shared_split_path(data_config) -> str | None:
+  """The split.json that `data.split_from` names (a run's workdir, or a k-fold run's root, whose
+  fold_<f>/split.json is used for fold f), or None when it is not set."""
+  if not data_config.split_from:
+    return None
+  base = data_config.split_from
+  if data_config.kfold:
+    base = os.path.join(base, f'fold_{data_config.fold}')
+  path = os.path.join(base, 'split.json')
+  if not os.path.exists(path):
+    raise ConfigError(f'config.data.split_from: {path!r} does not exist; name the workdir of a run '
+                      '(for k-fold: the run directory holding fold_0, fold_1, ...) on the same '
+                      'data folder')
+  return path
+
+
+def load_dataset(config, workdir: str | None = None, write: bool = True) -> Dataset:
+  """Reads, splits and describes the data; writes class names, report and split into `workdir`
+  (with write=False, only reads the split saved there: evaluation leaves the run's files alone)."""
+  data_config = config.data
+  root = data_root(data_config)
+  options = folder.ReadOptions.from_config(data_config)
+  cache = cache_dir(data_config)
+  split_path = os.path.join(workdir, 'split.json') if workdir else None
+  explicit = explicit_split_folders(root)
+  if explicit:
+    train = folder.read_folder(explicit[0], options, cache)
+    val = folder.read_folder(explicit[1], options, cache, class_names=train.class_names)
+    folder.log_report(train.report, 'train folder')
+    folder.log_report(val.report, 'val folder')
+    report = dict(train=train.report, val=val.report)
+    split_info = dict(method='folders', train_root=explicit[0], val_root=explicit[1])
+  else:
+    image_set = folder.read_folder(root, options, cache)
+    folder.log_report(image_set.report)
+    saved = None
+    source = split_path if split_path and os.path.exists(split_path) else shared_split_path(
+        data_config)
+    if source:
+      with open(source) as f:
+        saved = json.load(f)
+      logging.info('Reusing the split saved in %s.', source)
+      if saved.get('root') and os.path.abspath(saved['root']) != os.path.abspath(root):
+        logging.warning('The split in %s was made for %s, not %s; files are matched by their '
+                        'paths relative to the data folder.', source, saved['root'], root)
+    groups, duplicates = (None, dict(reused_saved_split=True)) if saved else duplicate_groups(
+        image_set, data_config)
+    train, val = split_image_set(image_set, data_config, config.seed, saved, groups)
+    report = dict(image_set.report, duplicates=duplicates)
+    method = (f'from {source}' if saved and source != split_path else 'saved' if saved else
+              f'kfold {data_config.fold}/{data_config.kfold}' if data_config.kfold else 'stratified')
+    split_info = dict(method=method, seed=config.seed, val_fraction=data_config.val_fraction,
+                      grouped_duplicates=bool(saved.get('grouped_duplicates')) if saved else
+                      bool(data_config.group_duplicates),
+                      duplicate_groups=saved.get('duplicate_groups') if saved else
+                      duplicates.get('duplicate_groups'))
+  if len(train) == 0 or len(val) == 0:
+    raise DataError(f'the split of {root!r} left {len(train)} training and {len(val)} '
+                           'validation images; both must be non-empty')
+  if workdir and write:
+    os.makedirs(workdir, exist_ok=True)
+    write_json(os.path.join(workdir, 'class_names.json'), train.class_names)
+    write_json(os.path.join(workdir, 'data_report.json'), report)
+    if not (split_path and os.path.exists(split_path)):
+      write_json(split_path, dict(split_info, root=root, train=train.paths, val=val.paths))
+  logging.info('Split (%s): %d training, %d validation images; classes %s',
+               split_info['method'], len(train), len(val), train.class_names)
+  return Dataset(train=train, val=val, class_names=train.class_names, report=report)
+

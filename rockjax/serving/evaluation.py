@@ -1,0 +1,214 @@
+"""`--mode=eval`: the best checkpoint on the saved validation split (or any folder), in full detail.
+
+Writes `<workdir>/eval/report.json` (accuracy; per-class precision, recall, F1, support; the confusion
+matrix), `confusion_matrix.png` (counts and row-normalised) and `most_confident_errors.png`.
+
+On a k-fold workdir (`fold_0`, `fold_1`, ... inside), each fold's best checkpoint predicts its own
+validation split, and the predictions are pooled into one out-of-fold report: every image is
+predicted once, by the one model that never trained on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+import numpy as np
+from absl import logging
+
+from rockjax import fileio, plots
+from rockjax.data import dataset as datasets, folder
+from rockjax.errors import DataError, NoCheckpointError
+from rockjax.serving import predictor as predictors
+
+
+def confusion(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+  matrix = np.zeros((num_classes, num_classes), np.int64)
+  np.add.at(matrix, (np.asarray(labels), np.asarray(predictions)), 1)
+  return matrix
+
+
+def classification_report(labels: np.ndarray, probabilities: np.ndarray,
+                          class_names: list[str]) -> dict:
+  """Accuracy, per-class precision/recall/F1/support, macro averages and the confusion matrix."""
+  labels = np.asarray(labels)
+  predictions = np.argmax(probabilities, axis=-1)
+  matrix = confusion(labels, predictions, len(class_names))
+  true_pos = np.diag(matrix).astype(np.float64)
+  support = matrix.sum(1)
+  predicted = matrix.sum(0)
+  precision = np.divide(true_pos, predicted, out=np.zeros_like(true_pos), where=predicted > 0)
+  recall = np.divide(true_pos, support, out=np.zeros_like(true_pos), where=support > 0)
+  denom = precision + recall
+  f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(true_pos), where=denom > 0)
+  per_class = {name: dict(precision=float(precision[i]), recall=float(recall[i]),
+                          f1=float(f1[i]), support=int(support[i]))
+               for i, name in enumerate(class_names)}
+  present = support > 0
+  return dict(
+      accuracy=float(true_pos.sum() / max(len(labels), 1)),
+      num_examples=int(len(labels)),
+      macro_precision=float(precision[present].mean()) if present.any() else 0.0,
+      macro_recall=float(recall[present].mean()) if present.any() else 0.0,
+      macro_f1=float(f1[present].mean()) if present.any() else 0.0,
+      per_class=per_class,
+      confusion_matrix=matrix.tolist(),
+      class_names=list(class_names))
+
+
+def format_report(report: dict) -> str:
+  width = max(12, max(len(n) for n in report['class_names']) + 2)
+  lines = [f'accuracy {100 * report["accuracy"]:.2f}% on {report["num_examples"]} images',
+           f'{"class":<{width}}{"precision":>10}{"recall":>10}{"f1":>10}{"support":>10}']
+  for name, m in report['per_class'].items():
+    lines.append(f'{name:<{width}}{m["precision"]:>10.3f}{m["recall"]:>10.3f}{m["f1"]:>10.3f}'
+                 f'{m["support"]:>10d}')
+  lines.append(f'{"macro avg":<{width}}{report["macro_precision"]:>10.3f}'
+               f'{report["macro_recall"]:>10.3f}{report["macro_f1"]:>10.3f}'
+               f'{report["num_examples"]:>10d}')
+  if 'folds' in report:  # a k-fold workdir, pooled out of fold
+    lines.append(f'{len(report["folds"])} folds pooled out of fold; per fold '
+                 f'{100 * report["mean_fold_accuracy"]:.2f}% +- '
+                 f'{100 * report["std_fold_accuracy"]:.2f}%'
+                 + (f'; skipped (no checkpoint yet): {", ".join(report["folds_skipped"])}'
+                    if report['folds_skipped'] else ''))
+  return '\n'.join(lines)
+
+
+def most_confident_errors(image_set: folder.ImageSet, probabilities: np.ndarray, count: int):
+  """Indices of the wrong predictions with the highest predicted probability, highest first."""
+  predictions = probabilities.argmax(-1)
+  wrong = np.flatnonzero(predictions != image_set.labels)
+  confidence = probabilities[wrong, predictions[wrong]]
+  return wrong[np.argsort(-confidence, kind='stable')][:count]
+
+
+def error_grid(image_set: folder.ImageSet, probabilities: np.ndarray, indices, class_names,
+               path: str, per_row: int = 8) -> str | None:
+  if len(indices) == 0:
+    return None
+  cells, titles = [], []
+  for i in indices:
+    p = probabilities[i]
+    cells.append(image_set.images[i])
+    titles.append(f'true {class_names[image_set.labels[i]]}\n'
+                  f'pred {class_names[p.argmax()]} {100 * p.max():.0f}%')
+  rows = [cells[k:k + per_row] for k in range(0, len(cells), per_row)]
+  title_rows = [titles[k:k + per_row] for k in range(0, len(titles), per_row)]
+  return plots.image_grid(rows, [''] * len(rows), path, titles=title_rows, cell_inches=1.4)
+
+
+def evaluation_set(predictor: predictors.Predictor, workdir: str, eval_dir: str) -> folder.ImageSet:
+  """The folder `eval_dir` (read with the run's preprocessing), or the run's saved val split."""
+  if eval_dir:
+    return folder.read_folder(os.path.abspath(os.path.expanduser(eval_dir)),
+                              predictor.read_options, datasets.cache_dir(predictor.config.data),
+                              class_names=predictor.class_names)
+  if not os.path.exists(os.path.join(workdir, 'split.json')):
+    raise DataError(f'{workdir!r} has no split.json; pass --config.eval.dir=FOLDER')
+  return datasets.load_dataset(predictor.config, workdir, write=False).val
+
+
+def fold_workdirs(workdir: str) -> list[str]:
+  """The `fold_<f>` runs inside a k-fold workdir, in fold order; [] for any other workdir."""
+  if not os.path.isdir(workdir) or os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    return []
+  folds = [n for n in os.listdir(workdir)
+           if re.fullmatch(r'fold_\d+', n) and os.path.isdir(os.path.join(workdir, n))]
+  return [os.path.join(workdir, n) for n in sorted(folds, key=lambda n: int(n[len('fold_'):]))]
+
+
+def _predict(workdir: str, eval_config, eval_dir: str):
+  predictor = predictors.load_predictor(workdir)
+  if eval_config.test_time_flip != 'run':
+    predictor = predictor.with_test_time_flip(eval_config.test_time_flip == 'on')
+  image_set = evaluation_set(predictor, workdir, eval_dir)
+  if len(image_set) == 0:
+    raise DataError('no images to evaluate')
+  return predictor, image_set, predictor.probabilities(image_set.images, eval_config.batch_size)
+
+
+def _write(out: str, report: dict, image_set: folder.ImageSet, probabilities: np.ndarray,
+           eval_config) -> None:
+  """report.json (with the most confident errors added), the confusion matrix and the error grid."""
+  class_names = report['class_names']
+  os.makedirs(out, exist_ok=True)
+  wrong = most_confident_errors(image_set, probabilities, eval_config.num_errors_shown)
+  report['most_confident_errors'] = [
+      dict(path=image_set.paths[i], true=class_names[image_set.labels[i]],
+           predicted=class_names[probabilities[i].argmax()],
+           probability=float(probabilities[i].max())) for i in wrong]
+  fileio.write_json(os.path.join(out, 'report.json'), report)
+  plots.confusion_matrix(np.asarray(report['confusion_matrix']), class_names,
+                         os.path.join(out, 'confusion_matrix.png'))
+  error_grid(image_set, probabilities, wrong, class_names,
+             os.path.join(out, 'most_confident_errors.png'))
+
+
+def evaluate_workdir(workdir: str, eval_config) -> dict:
+  """Evaluates a run's best checkpoint, or pools the folds of a k-fold workdir (evaluate_kfold)."""
+  if fold_workdirs(workdir):
+    return evaluate_kfold(workdir, eval_config)
+  predictor, image_set, probabilities = _predict(workdir, eval_config, eval_config.dir)
+  report = classification_report(image_set.labels, probabilities, predictor.class_names)
+  report.update(workdir=os.path.abspath(workdir), checkpoint_epoch=predictor.epoch,
+                data=eval_config.dir or 'saved validation split',
+                test_time_flip=bool(predictor.config.test_time_flip))
+  _write(os.path.join(workdir, 'eval'), report, image_set, probabilities, eval_config)
+  logging.info('Evaluated the best checkpoint (epoch %d) on %s%s: accuracy %.2f%% on %d images.',
+               predictor.epoch, report['data'],
+               ' with test-time flips' if report['test_time_flip'] else '',
+               100 * report['accuracy'], report['num_examples'])
+  return report
+
+
+def evaluate_kfold(workdir: str, eval_config) -> dict:
+  """Each finished fold's best checkpoint on its own validation split, pooled out of fold.
+
+  Folds without a checkpoint yet (a k-fold run still going) are skipped and listed in the report.
+  """
+  if eval_config.dir:
+    raise DataError(
+        f'{workdir!r} is a k-fold workdir: each fold is evaluated on its own held-out images. To '
+        f'evaluate on another folder, pick one fold, e.g. --workdir={os.path.join(workdir, "fold_0")}')
+  sets, probabilities, folds, skipped, class_names = [], [], [], [], None
+  for fold_dir in fold_workdirs(workdir):
+    try:
+      predictor, image_set, probs = _predict(fold_dir, eval_config, '')
+    except NoCheckpointError as e:
+      logging.warning('Skipping %s: %s', fold_dir, e)
+      skipped.append(os.path.basename(fold_dir))
+      continue
+    if class_names is not None and predictor.class_names != class_names:
+      raise DataError(f'{fold_dir} has classes {predictor.class_names}, the folds before it '
+                             f'{class_names}: these folds are not one k-fold run')
+    class_names = predictor.class_names
+    folds.append(dict(fold=os.path.basename(fold_dir), checkpoint_epoch=predictor.epoch,
+                      accuracy=float(np.mean(probs.argmax(-1) == image_set.labels)),
+                      num_examples=len(image_set),
+                      test_time_flip=bool(predictor.config.test_time_flip)))
+    sets.append(image_set)
+    probabilities.append(probs)
+  if not sets:
+    raise NoCheckpointError(f'no fold of the k-fold workdir {workdir!r} has a best '
+                                          f'checkpoint yet ({", ".join(skipped)})')
+  pooled = dataclasses.replace(sets[0], images=np.concatenate([s.images for s in sets]),
+                               labels=np.concatenate([s.labels for s in sets]),
+                               paths=[p for s in sets for p in s.paths])
+  if len(set(pooled.paths)) != len(pooled.paths):  # the folds of one run share one data folder
+    logging.warning('Some images are in more than one fold\'s validation split: the pooled report '
+                    'counts them once per fold.')
+  probabilities = np.concatenate(probabilities)
+  report = classification_report(pooled.labels, probabilities, class_names)
+  accs = np.array([f['accuracy'] for f in folds])
+  report.update(workdir=os.path.abspath(workdir), data='each fold\'s saved validation split, pooled',
+                folds=folds, folds_skipped=skipped,
+                mean_fold_accuracy=float(accs.mean()),
+                std_fold_accuracy=float(accs.std(ddof=1)) if len(accs) > 1 else 0.0)
+  _write(os.path.join(workdir, 'eval'), report, pooled, probabilities, eval_config)
+  logging.info('Evaluated %d fold(s) out of fold: pooled accuracy %.2f%% on %d images; per fold '
+               '%s%s.', len(folds), 100 * report['accuracy'], report['num_examples'],
+               ', '.join(f'{100 * a:.2f}%' for a in accs),
+               f' ({len(skipped)} without a checkpoint skipped)' if skipped else '')
+  return report

@@ -1,0 +1,63 @@
+"""`--mode=export`: the best checkpoint as a TensorFlow SavedModel, servable without JAX.
+
+The SavedModel's `serve` signature takes uint8 images [batch, H, W, 3] of the trained size (any batch
+size) and returns `probabilities` [batch, num_classes]. `model.json` beside it records the class
+names and the preprocessing a caller must apply (resize, interpolation, aspect, RGB).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import jax
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from jax.experimental import jax2tf
+
+from rockjax.serving import predictor as predictors
+
+
+def export_saved_model(workdir: str, out_dir: str | None = None) -> str:
+  predictor = predictors.load_predictor(workdir)
+  out_dir = out_dir or os.path.join(workdir, 'export')
+  size = predictor.image_size
+  variables = jax.device_get(predictor.variables)
+  fn = predictor.predict_fn()
+  tf_fn = jax2tf.convert(lambda images: fn(variables, images),
+                         polymorphic_shapes=[f'(b, {size}, {size}, 3)'], with_gradient=False)
+
+  module = tf.Module()
+  module.serve = tf.function(
+      lambda images: {'probabilities': tf_fn(images)}, autograph=False,
+      input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8, name='images')])
+  tmp = f'{out_dir}.tmp'
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  tf.saved_model.save(module, os.path.join(tmp, 'saved_model'),
+                      signatures={'serving_default': module.serve})
+  data = predictor.config.data
+  meta = dict(class_names=predictor.class_names, image_size=size, channels='RGB',
+              input_dtype='uint8', input_range='0-255, no normalisation (done inside the model)',
+              interpolation=data.interpolation, aspect=data.aspect,
+              alpha_background=data.alpha_background, model=predictor.config.model.name,
+              checkpoint_epoch=predictor.epoch, signature='serving_default',
+              output='probabilities [batch, num_classes] (softmax)')
+  with open(os.path.join(tmp, 'model.json'), 'w') as f:
+    json.dump(meta, f, indent=2)
+  shutil.rmtree(out_dir, ignore_errors=True)
+  os.replace(tmp, out_dir)
+  logging.info('Exported the best checkpoint (epoch %d) to %s.', predictor.epoch, out_dir)
+  return out_dir
+
+
+def load_saved_model(out_dir: str):
+  """(callable uint8 images -> probabilities numpy, metadata dict) of an exported model."""
+  loaded = tf.saved_model.load(os.path.join(out_dir, 'saved_model'))
+  with open(os.path.join(out_dir, 'model.json')) as f:
+    meta = json.load(f)
+  serve = loaded.signatures['serving_default']
+  return (lambda images: np.asarray(serve(images=tf.constant(images))['probabilities']),
+          meta)

@@ -1,0 +1,121 @@
+"""`--mode=predict`: class probabilities for new images, and how fast the model answers.
+
+Inputs are files, folders (searched recursively) or glob patterns. Unreadable files are skipped with
+a logged reason. Writes `<workdir>/predictions.csv` (file, predicted class, probability of every
+class) and reports batch-1 latency (p50, p99) and batched throughput on this machine.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import os
+import time
+
+import numpy as np
+from absl import logging
+
+from rockjax.data import folder, imageio
+from rockjax.errors import DataError
+from rockjax.serving import predictor as predictors
+
+
+class NoInputsError(DataError):
+  """The given inputs matched no image file."""
+
+
+def expand_inputs(specs: list[str], extensions) -> list[str]:
+  """Files named directly, image files under folders (recursively), and glob matches; sorted."""
+  found = []
+  for spec in specs:
+    spec = os.path.expanduser(spec.strip())
+    if not spec:
+      continue
+    matches = sorted(glob.glob(spec, recursive=True)) if glob.has_magic(spec) else [spec]
+    for path in matches:
+      if os.path.isdir(path):
+        for dirpath, dirnames, filenames in os.walk(path):
+          dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
+          found += [os.path.join(dirpath, f) for f in sorted(filenames)
+                    if not f.startswith('.') and os.path.splitext(f)[1].lower() in extensions]
+      elif os.path.exists(path):
+        found.append(path)
+  unique = sorted(dict.fromkeys(os.path.abspath(p) for p in found))
+  if not unique:
+    raise NoInputsError(f'--inputs {specs} matched no image file')
+  return unique
+
+
+def read_inputs(paths: list[str], options: folder.ReadOptions):
+  images, good, skipped = [], [], []
+  for path in paths:
+    try:
+      images.append(imageio.load_image(path, options.image_size, options.interpolation,
+                                        options.aspect, options.background))
+      good.append(path)
+    except imageio.BadImage as e:
+      skipped.append((path, e.reason, e.detail))
+      logging.warning('Skipping %s: %s', path, e)
+  size = options.image_size
+  stacked = np.stack(images) if images else np.zeros((0, size, size, 3), np.uint8)
+  return stacked, good, skipped
+
+
+def measure_speed(predictor: predictors.Predictor, image: np.ndarray, runs: int,
+                  batch_size: int) -> dict:
+  """Batch-1 latency percentiles and batched throughput of the jitted predictor (after warm-up)."""
+  one = image[None]
+  predictor.probabilities(one, batch_size=1)  # compile
+  times = []
+  for _ in range(runs):
+    start = time.perf_counter()
+    predictor.probabilities(one, batch_size=1)
+    times.append(time.perf_counter() - start)
+  batch = np.repeat(one, batch_size, axis=0)
+  predictor.probabilities(batch, batch_size=batch_size)  # compile the batched shape
+  repeats = max(3, runs // 20)
+  start = time.perf_counter()
+  for _ in range(repeats):
+    predictor.probabilities(batch, batch_size=batch_size)
+  seconds = time.perf_counter() - start
+  ms = 1000 * np.asarray(times)
+  return dict(batch1_p50_ms=float(np.percentile(ms, 50)), batch1_p99_ms=float(np.percentile(ms, 99)),
+              batch1_runs=runs, throughput_images_per_s=batch_size * repeats / seconds,
+              throughput_batch_size=batch_size)
+
+
+def write_csv(path: str, files: list[str], probabilities: np.ndarray, class_names) -> None:
+  tmp = f'{path}.tmp'
+  with open(tmp, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['file', 'predicted_class', 'probability'] + [f'p_{c}' for c in class_names])
+    for path_, p in zip(files, probabilities):
+      writer.writerow([path_, class_names[int(p.argmax())], f'{p.max():.6f}']
+                      + [f'{x:.6f}' for x in p])
+  os.replace(tmp, path)
+
+
+def predict_workdir(workdir: str, inputs: list[str], predict_config) -> dict:
+  predictor = predictors.load_predictor(workdir)
+  options = predictor.read_options
+  paths = expand_inputs(inputs, options.extensions)
+  start = time.perf_counter()
+  images, good, skipped = read_inputs(paths, options)
+  read_seconds = time.perf_counter() - start
+  if not good:
+    raise NoInputsError(f'none of the {len(paths)} input file(s) could be read as an image')
+  probabilities = predictor.probabilities(images, predict_config.batch_size)
+  out = os.path.join(workdir, 'predictions.csv')
+  write_csv(out, good, probabilities, predictor.class_names)
+  speed = measure_speed(predictor, images[0], predict_config.latency_runs,
+                        predict_config.batch_size) if predict_config.latency_runs else {}
+  summary = dict(num_predicted=len(good), num_skipped=len(skipped),
+                 skipped=[dict(path=p, reason=r, detail=d) for p, r, d in skipped],
+                 read_seconds=read_seconds, predictions=out, checkpoint_epoch=predictor.epoch,
+                 **speed)
+  logging.info('Predicted %d image(s) (skipped %d) into %s.', len(good), len(skipped), out)
+  if speed:
+    logging.info('Speed on this machine: batch-1 latency p50 %.2f ms, p99 %.2f ms; %.0f images/s '
+                 'at batch %d.', speed['batch1_p50_ms'], speed['batch1_p99_ms'],
+                 speed['throughput_images_per_s'], speed['throughput_batch_size'])
+  return summary

@@ -1,0 +1,106 @@
+"""Orbax checkpoints: the best state by validation accuracy, and the latest state for resuming.
+
+One `CheckpointManager` keeps two checkpoints at most (orbax's preservation policies, which avoid
+the max_to_keep + best_fn pitfall of evicting the newest): the latest epoch, and the epoch with the
+highest validation accuracy (the earliest one on ties, as Keras' save_best_only does). Each checkpoint
+holds the train state and a small JSON of loop state (epoch, monitors), so a resumed run continues
+with the same learning-rate and early-stopping bookkeeping. Saves are atomic: an interrupted save
+leaves the previous checkpoints intact, and its temporary files are cleaned up on the next start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
+
+from rockjax.errors import NoCheckpointError
+
+NOT_BEST = -1.0  # score of epochs that did not improve validation accuracy
+
+
+def _score(metrics: dict) -> float:
+  return metrics['score']
+
+
+class Checkpointer:
+  """Saves and restores (state, loop) pairs under `directory`, keyed by epoch."""
+
+  def __init__(self, directory: str, read_only: bool = False):
+    self.directory = os.path.abspath(directory)
+    options = ocp.CheckpointManagerOptions(
+        best_fn=_score, best_mode='max',
+        preservation_policy=pp.AnyPreservationPolicy([
+            pp.LatestN(n=1),
+            pp.BestN(get_metric_fn=_score, reverse=False, n=1,
+                     keep_checkpoints_without_metrics=False)]),
+        cleanup_tmp_directories=not read_only, enable_async_checkpointing=True,
+        read_only=read_only, create=not read_only)
+    self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                          item_names=('state', 'loop'))
+
+  def save(self, epoch: int, state, loop: dict, val_accuracy: float, val_loss: float,
+           is_best: bool) -> None:
+    """Saves epoch `epoch` (asynchronously). `is_best` marks a strict val-accuracy improvement."""
+    metrics = dict(score=float(val_accuracy) if is_best else NOT_BEST,
+                   val_accuracy=float(val_accuracy), val_loss=float(val_loss))
+    self._manager.save(epoch, metrics=metrics, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), loop=ocp.args.JsonSave(loop)))
+
+  def latest_epoch(self) -> int | None:
+    return self._manager.latest_step()
+
+  def best_epoch(self) -> int | None:
+    return self._manager.best_step()
+
+  def _restore_tree(self, epoch: int, target):
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    return self._manager.restore(epoch, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract), loop=ocp.args.JsonRestore()))
+
+  def restore(self, epoch: int, target_state):
+    """Restores (state, loop) of `epoch` with the shapes, dtypes and shardings of `target_state`.
+
+    A checkpoint written before the train state gained a field (e.g. `ema_params`, None unless
+    config.ema_decay > 0) lacks that field; it is restored field by field, and fields that are
+    None in `target_state` stay None.
+    """
+    try:
+      restored = self._restore_tree(epoch, target_state)
+      return restored['state'], restored['loop']
+    except ValueError as error:
+      nodes = [f.name for f in dataclasses.fields(target_state)
+               if f.metadata.get('pytree_node', True)]
+      present = {name: getattr(target_state, name) for name in nodes
+                 if getattr(target_state, name) is not None}
+      if len(present) == len(nodes):
+        raise  # nothing optional to leave out: a real mismatch
+      try:
+        restored = self._restore_tree(epoch, present)
+      except ValueError:
+        raise error from None
+      return target_state.replace(**restored['state']), restored['loop']
+
+  def restore_best(self, target_state):
+    epoch = self.best_epoch()
+    if epoch is None:
+      raise NoCheckpointError(f'no best checkpoint in {self.directory}; train first '
+                              '(--mode=train) with this --workdir')
+    return self.restore(epoch, target_state)
+
+  def wait_until_finished(self) -> None:
+    """Blocks until background saves are on disk; errors of a failed save surface here."""
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.wait_until_finished()
+    self._manager.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()

@@ -1,0 +1,274 @@
+"""The training loop: `train_and_evaluate(config, workdir)`.
+
+Trains until `num_epochs` or early stopping, keeps the best checkpoint by validation accuracy, and
+resumes from the latest checkpoint when the same command is run again with the same workdir. The
+loop reads as "run an epoch, check its loss, validate, update the monitors, save, record"; each
+piece is a function below, and `Loop` is the state that a checkpoint carries besides the weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from rockjax import configlib, models
+from rockjax.augment import presets
+from rockjax.data import batching, dataset as datasets
+from rockjax.errors import ConfigError, NonFiniteLossError
+from rockjax.training import (checkpointing, history, monitoring, optim, runtime, state as states,
+                              steps, workdir as workdirs)
+
+
+@dataclasses.dataclass
+class Loop:
+  """Where training stands: saved with every checkpoint (as JSON) so a resumed run continues."""
+  plateau: optim.ReduceOnPlateau
+  stopper: optim.EarlyStopping
+  epoch: int = 0  # the last finished epoch
+  step: int = 0
+  elapsed_seconds: float = 0.0
+  stop_reason: str = ''  # '' while training; 'num_epochs' or 'early_stopping' when finished
+
+  def to_json(self) -> dict:
+    return dict(epoch=self.epoch, step=self.step, elapsed_seconds=self.elapsed_seconds,
+                stop_reason=self.stop_reason, plateau=self.plateau.state_dict(),
+                early_stopping=self.stopper.state_dict())
+
+  def load_json(self, saved: dict) -> None:
+    self.epoch, self.step = int(saved['epoch']), int(saved['step'])
+    self.elapsed_seconds, self.stop_reason = float(saved['elapsed_seconds']), saved['stop_reason']
+    self.plateau.load_state_dict(saved['plateau'])
+    self.stopper.load_state_dict(saved['early_stopping'])
+
+  def finished(self, num_epochs: int) -> bool:
+    return self.stop_reason == 'early_stopping' or self.epoch >= num_epochs
+
+
+@dataclasses.dataclass
+class Context:
+  """What stays fixed while a run trains."""
+  config: object
+  workdir: str
+  rt: runtime.Runtime
+  dataset: datasets.Dataset
+  steps_per_epoch: int
+  num_params: int
+  ckpt: checkpointing.Checkpointer
+  log: history.History
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Trains per `config` into `workdir` (resuming if it holds a checkpoint); returns a summary."""
+  configlib.validate(config)
+  rt = runtime.make_runtime(config)
+  if rt.is_main:
+    workdirs.prepare_workdir(workdir, config)
+  dataset = load_data(config, workdir, rt)
+  ctx, state, schedule = initialise(config, workdir, rt, dataset)
+  state, loop = restore_or_start(ctx, state)
+  if loop.finished(config.num_epochs):
+    logging.info('This run already finished (%s after epoch %d); nothing to do.',
+                 loop.stop_reason or 'num_epochs', loop.epoch)
+    ctx.ckpt.close()
+    return summary(ctx, loop)
+  p_train, p_eval = compile_steps(config, rt, schedule, len(dataset.class_names))
+  augmenter = (presets.host_augmenter(config.augment, config.data.image_size)
+               if config.augment.where == 'host' else None)
+  monitor = monitoring.Monitor(workdir, enabled=rt.is_main)
+  epoch_seconds = []
+  try:
+    for epoch in range(loop.epoch + 1, config.num_epochs + 1):
+      start = time.perf_counter()
+      state, step_metrics, compile_seconds = run_epoch(ctx, p_train, state, epoch, augmenter,
+                                                       first=not epoch_seconds)
+      train_seconds = time.perf_counter() - start
+      check_finite(ctx, loop, step_metrics, epoch)
+      val = evaluate(p_eval, state, dataset.val, config, rt)
+      is_best, state = update_monitors(ctx, loop, state, epoch, val)
+      epoch_seconds.append(time.perf_counter() - start)
+      loop.epoch, loop.step = epoch, loop.step + len(step_metrics)
+      loop.elapsed_seconds += epoch_seconds[-1]
+      loop.stop_reason = ('early_stopping' if loop.stopper.should_stop else
+                          'num_epochs' if epoch == config.num_epochs else '')
+      record = epoch_record(ctx, loop, step_metrics, val, is_best, epoch_seconds,
+                            train_seconds - compile_seconds)
+      # Save before recording the epoch: the save of epoch e waits for that of e - 1 to finish, so
+      # a crash at any moment finds the checkpoint of at least the epoch before the last recorded.
+      if epoch % config.checkpoint_every_epochs == 0 or is_best or loop.stop_reason:
+        ctx.ckpt.save(epoch, state, loop.to_json(), val['accuracy'], val['loss'], is_best)
+      if rt.is_main:
+        ctx.log.append(record)
+        monitor.write_epoch(record, ctx.log.read())
+      logging.info(history.format_epoch(record, config.num_epochs))
+      if loop.stop_reason == 'early_stopping':
+        logging.info('Early stopping: no val-accuracy gain for %d epochs.', loop.stopper.wait)
+        break
+  finally:
+    monitor.close()
+    ctx.ckpt.close()  # waits for pending saves: what was saved stays saved, even on an error
+  logging.info('Done: best val accuracy %.2f%% at epoch %d; best checkpoint in %s.',
+               100 * loop.stopper.best, loop.stopper.best_epoch, ctx.ckpt.directory)
+  return summary(ctx, loop)
+
+
+def load_data(config, workdir: str, rt: runtime.Runtime) -> datasets.Dataset:
+  """The run's data, split the same way on every process: process 0 reads the folder and writes
+  (or reuses) `split.json`; the others wait for it, then read that saved split."""
+  if rt.is_main:
+    dataset = datasets.load_dataset(config, workdir)
+  rt.barrier('rockjax: split.json written')
+  if not rt.is_main:
+    dataset = datasets.load_dataset(config, workdir, write=False)
+  return dataset
+
+
+def initialise(config, workdir: str, rt: runtime.Runtime, dataset: datasets.Dataset):
+  """(Context, the initial state replicated on the devices, the learning-rate schedule)."""
+  spe = batching.steps_per_epoch(len(dataset.train), config.batch_size)
+  if spe == 0:
+    raise ConfigError(f'config.batch_size: {config.batch_size} exceeds the '
+                      f'{len(dataset.train)} training images; lower it')
+  model = models.create_model(config.model, len(dataset.class_names), bn_axis_name=steps.AXIS)
+  schedule = optim.learning_rate_schedule(config, spe)
+  state = states.create_train_state(model, optim.create_optimizer(config, schedule),
+                                    jax.random.PRNGKey(config.seed), config.data.image_size,
+                                    ema=config.ema_decay > 0)
+  num_params = sum(x.size for x in jax.tree.leaves(state.params))
+  logging.info('%s: %s parameters (+%s BatchNorm statistics) on %d %s device(s) x %d process(es); '
+               'global batch %d, %d steps per epoch.', config.model.name, f'{num_params:,}',
+               f'{sum(x.size for x in jax.tree.leaves(state.batch_stats)):,}', rt.num_devices,
+               rt.devices[0].platform, rt.process_count, config.batch_size, spe)
+  if rt.is_main:
+    workdirs.check_free_space(workdir, state)
+  ctx = Context(config=config, workdir=workdir, rt=rt, dataset=dataset, steps_per_epoch=spe,
+                num_params=int(num_params),
+                ckpt=checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints')),
+                log=history.History(os.path.join(workdir, 'metrics.jsonl')))
+  return ctx, steps.replicate(state, rt.mesh), schedule
+
+
+def restore_or_start(ctx: Context, state):
+  """The latest checkpoint's state and loop, or the initial ones; drops the metrics.jsonl lines of
+  epochs after the checkpoint (they are about to run again)."""
+  loop = Loop(plateau=optim.ReduceOnPlateau.from_config(ctx.config),
+              stopper=optim.EarlyStopping(ctx.config.early_stopping_patience))
+  latest = ctx.ckpt.latest_epoch()
+  if latest is not None:
+    state, saved = ctx.ckpt.restore(latest, state)
+    loop.load_json(saved)
+    logging.info('Resumed from the checkpoint of epoch %d (best val accuracy %.2f%% at epoch %d).',
+                 latest, 100 * loop.stopper.best, loop.stopper.best_epoch)
+  if ctx.rt.is_main:
+    ctx.log.truncate_after(loop.epoch)
+  return state, loop
+
+
+def compile_steps(config, rt: runtime.Runtime, schedule, num_classes: int):
+  """The pmapped train and eval steps of this config."""
+  p_train = steps.pmap_train_step(
+      rt.devices, schedule=schedule, seed=config.seed, label_smoothing=config.label_smoothing,
+      augment_spec=presets.device_spec(config.augment),
+      mixup_alpha=config.augment.mixup_alpha, cutmix_alpha=config.augment.cutmix_alpha,
+      num_classes=num_classes, ema_decay=config.ema_decay)
+  p_eval = steps.pmap_eval_step(rt.devices, test_time_flip=config.test_time_flip)
+  return p_train, p_eval
+
+
+def run_epoch(ctx: Context, p_train, state, epoch: int, augmenter, first: bool):
+  """One pass over the training set: (state, per-step metrics on the host, compile seconds)."""
+  from rockjax.data import pipeline  # tf.data: loaded only on the path that uses it
+  config, rt = ctx.config, ctx.rt
+  start = time.perf_counter()
+  compile_seconds = 0.0
+  step_metrics = []
+  bar = monitoring.ProgressBar(ctx.steps_per_epoch, epoch, config.num_epochs)
+  for i, batch in enumerate(pipeline.train_batches(
+      ctx.dataset.train.images, ctx.dataset.train.labels, global_batch=config.batch_size,
+      num_devices=rt.num_devices, seed=config.seed, epoch=epoch, augmenter=augmenter,
+      deterministic=config.data.deterministic, process_index=rt.process_index,
+      process_count=rt.process_count)):
+    state, metrics = p_train(state, steps.shard_batch(batch, rt.mesh))
+    step_metrics.append(metrics)
+    bar.update(i + 1)
+    if i == 0 and first:
+      jax.block_until_ready(metrics)
+      compile_seconds = time.perf_counter() - start
+      logging.info('First train step (compilation included) took %.1fs.', compile_seconds)
+    if config.log_every_steps and (i + 1) % config.log_every_steps == 0:
+      m = jax.device_get(metrics)
+      logging.info('  step %d/%d of epoch %d: loss %.4f', i + 1, ctx.steps_per_epoch, epoch,
+                   float(m['loss_sum']) / float(m['count']))
+  step_metrics = jax.device_get(step_metrics)
+  bar.close()
+  return state, step_metrics, compile_seconds
+
+
+def step_losses(step_metrics: list[dict]) -> np.ndarray:
+  return np.asarray([float(m['loss_sum']) / float(m['count']) for m in step_metrics])
+
+
+def check_finite(ctx: Context, loop: Loop, step_metrics: list[dict], epoch: int) -> None:
+  """Stops the run at the first NaN or infinite training loss, naming the step."""
+  losses = step_losses(step_metrics)
+  bad = np.flatnonzero(~np.isfinite(losses))
+  if len(bad):
+    first = int(bad[0])
+    raise NonFiniteLossError(
+        f'non-finite training loss ({losses[first]}) at step {loop.step + first + 1} '
+        f'(epoch {epoch}, step {first + 1} of the epoch); stopping. The checkpoints of epoch '
+        f'{ctx.ckpt.latest_epoch()} (latest) and {ctx.ckpt.best_epoch()} (best) are kept. Lower '
+        'learning_rate or set grad_clip_norm.')
+
+
+def evaluate(p_eval, state, image_set, config, rt: runtime.Runtime) -> dict:
+  """Exact loss and accuracy over every example of `image_set` (padded batches are masked)."""
+  totals = []
+  for batch in batching.eval_batches(
+      image_set.images, image_set.labels, global_batch=config.eval_batch_size,
+      num_devices=rt.num_devices, process_index=rt.process_index,
+      process_count=rt.process_count):
+    batch.pop('index')
+    metrics, _ = p_eval(state, steps.shard_batch(batch, rt.mesh))
+    totals.append(metrics)
+  totals = jax.device_get(totals)
+  count = sum(float(t['count']) for t in totals)
+  return dict(loss=sum(float(t['loss_sum']) for t in totals) / count,
+              accuracy=sum(float(t['correct']) for t in totals) / count, count=int(count))
+
+
+def update_monitors(ctx: Context, loop: Loop, state, epoch: int, val: dict):
+  """Early stopping sees val accuracy, reduce-on-plateau val loss: (is a new best, state)."""
+  is_best = loop.stopper.update(epoch, val['accuracy'])
+  lr_scale = loop.plateau.update(val['loss'])
+  return is_best, state.replace(lr_scale=steps.replicate(jnp.float32(lr_scale), ctx.rt.mesh))
+
+
+def epoch_record(ctx: Context, loop: Loop, step_metrics: list[dict], val: dict, is_best: bool,
+                 epoch_seconds: list[float], step_seconds: float) -> dict:
+  """The epoch's line of metrics.jsonl (also logged and written to TensorBoard)."""
+  n_images = sum(int(m['count']) for m in step_metrics)
+  return dict(
+      epoch=loop.epoch, step=loop.step,
+      train_loss=float(step_losses(step_metrics).mean()),
+      train_accuracy=sum(float(m['correct']) for m in step_metrics) / max(n_images, 1),
+      val_loss=val['loss'], val_accuracy=val['accuracy'],
+      best_val_accuracy=loop.stopper.best, best_epoch=loop.stopper.best_epoch, is_best=is_best,
+      learning_rate=float(step_metrics[-1]['learning_rate']),
+      images_per_s=n_images / max(step_seconds, 1e-9),
+      epoch_seconds=epoch_seconds[-1], elapsed_seconds=loop.elapsed_seconds,
+      eta_seconds=float(np.mean(epoch_seconds[-5:])) * (ctx.config.num_epochs - loop.epoch))
+
+
+def summary(ctx: Context, loop: Loop) -> dict:
+  """What summary.json holds: the best epoch and why training stopped."""
+  return dict(workdir=ctx.workdir, epochs=loop.epoch, steps=loop.step,
+              best_val_accuracy=loop.stopper.best, best_epoch=loop.stopper.best_epoch,
+              stop_reason=loop.stop_reason, elapsed_seconds=loop.elapsed_seconds,
+              num_params=ctx.num_params, class_names=ctx.dataset.class_names,
+              num_train=len(ctx.dataset.train), num_val=len(ctx.dataset.val))

@@ -1,0 +1,146 @@
+"""The pure train and eval steps, compiled with `jax.pmap` over local devices.
+
+The state is passed *replicated* (`in_axes=None`) and returned once (`out_axes=None`), as in today's
+flax/examples/imagenet. Inside the step, gradients and BatchNorm statistics are averaged over the
+'batch' axis with `lax.pmean` (BatchNorm also normalises with global-batch statistics when
+`model.sync_batchnorm` is set), so N devices compute what one device would for the same global batch.
+Metrics are returned as sums over all devices, so accuracy over padded eval batches is exact.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from rockjax.augment import mixing, presets
+from rockjax.training.state import TrainState, ema_decay_at, ema_update, inference_variables
+
+AXIS = 'batch'
+
+
+def class_log_probs(apply_fn, variables: dict, images: jnp.ndarray,
+                    test_time_flip: bool = False) -> jnp.ndarray:
+  """Log class probabilities [N, K]; with test_time_flip, of the probabilities averaged over each
+  image and its horizontal mirror (both through the network in one batch)."""
+  if not test_time_flip:
+    return jax.nn.log_softmax(apply_fn(variables, images, train=False).astype(jnp.float32), -1)
+  n = images.shape[0]
+  both = jnp.concatenate([images, images[:, :, ::-1]], axis=0)
+  log_p = jax.nn.log_softmax(apply_fn(variables, both, train=False).astype(jnp.float32), -1)
+  return jnp.logaddexp(log_p[:n], log_p[n:]) - jnp.log(2.0)
+
+
+def cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray, label_smoothing: float = 0.0):
+  """Per-example softmax cross-entropy with optional label smoothing; `labels` are class indices
+  [N] or soft targets [N, K] (as mixup and cutmix make)."""
+  num_classes = logits.shape[-1]
+  targets = labels if labels.ndim == logits.ndim else jax.nn.one_hot(labels, num_classes)
+  if label_smoothing:
+    targets = optax.smooth_labels(targets, label_smoothing)
+  return optax.softmax_cross_entropy(logits, targets)
+
+
+def device_dropout_key(seed: int, step) -> jax.Array:
+  """A dropout key for this step and this device: a pure function of (seed, step, device)."""
+  step_key = jax.random.fold_in(jax.random.PRNGKey(seed), step)
+  return jax.random.fold_in(step_key, lax.axis_index(AXIS))
+
+
+def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed: int,
+               label_smoothing: float = 0.0, augment_spec: presets.Spec | None = None,
+               mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, num_classes: int = 0,
+               ema_decay: float = 0.0) -> tuple[TrainState, dict]:
+  """One optimisation step on this device's share of the global batch (run under pmap).
+
+  `augment_spec` (augment.where=device) is applied to the images inside the step;
+  `mixup_alpha` / `cutmix_alpha` > 0 blend pairs of examples (rockjax/augment/mixing.py);
+  `ema_decay` > 0 updates the state's moving averages of params and BatchNorm statistics.
+  """
+  dropout_key = device_dropout_key(seed, state.step)
+  images = batch['image']
+  labels = batch['label']
+  if augment_spec is not None:
+    images = presets.augment_on_device(jax.random.fold_in(dropout_key, 1), images, augment_spec)
+  targets = labels
+  if mixing.enabled(mixup_alpha, cutmix_alpha):
+    if num_classes < 2:
+      raise ValueError(f'mixup/cutmix need num_classes (>= 2), got {num_classes}')
+    images, targets, _ = mixing.mix_batch(jax.random.fold_in(dropout_key, 2), images, labels,
+                                          num_classes, mixup_alpha, cutmix_alpha)
+    labels = jnp.argmax(targets, -1)  # accuracy counts the larger share of each mixed image
+
+  def loss_fn(params):
+    logits, updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, images, train=True,
+        rngs={'dropout': dropout_key}, mutable=['batch_stats'])
+    loss = cross_entropy(logits, targets, label_smoothing)
+    return loss.mean(), (logits, loss, updates['batch_stats'])
+
+  (_, (logits, losses, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params)
+  grads = lax.pmean(grads, AXIS)
+  batch_stats = lax.pmean(batch_stats, AXIS)
+  updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+  updates = jax.tree.map(lambda u: u * state.lr_scale.astype(u.dtype), updates)
+  new_params = optax.apply_updates(state.params, updates)
+  new_state = state.replace(step=state.step + 1, params=new_params, opt_state=opt_state,
+                            batch_stats=batch_stats)
+  if ema_decay:
+    decay = ema_decay_at(ema_decay, state.step)
+    new_state = new_state.replace(
+        ema_params=ema_update(state.ema_params, new_params, decay),
+        ema_batch_stats=ema_update(state.ema_batch_stats, batch_stats, decay))
+  correct = jnp.argmax(logits, -1) == labels
+  metrics = dict(loss_sum=lax.psum(losses.sum(), AXIS),
+                 correct=lax.psum(correct.sum(), AXIS),
+                 count=lax.psum(jnp.asarray(losses.shape[0], jnp.int32), AXIS),
+                 learning_rate=schedule(state.step) * state.lr_scale)
+  return new_state, metrics
+
+
+def eval_step(state: TrainState, batch: dict, test_time_flip: bool = False
+              ) -> tuple[dict, jnp.ndarray]:
+  """Masked loss and accuracy sums over all devices, and this device's log class probabilities
+  (of the EMA weights when kept; averaged with the mirror image under test_time_flip)."""
+  logits = class_log_probs(state.apply_fn, inference_variables(state), batch['image'],
+                           test_time_flip)
+  mask = batch['mask']
+  losses = cross_entropy(logits, batch['label'])
+  correct = (jnp.argmax(logits, -1) == batch['label']) * mask
+  metrics = dict(loss_sum=lax.psum((losses * mask).sum(), AXIS),
+                 correct=lax.psum(correct.sum(), AXIS),
+                 count=lax.psum(mask.sum(), AXIS))
+  return metrics, logits
+
+
+def make_mesh(devices: Sequence[jax.Device]) -> Mesh:
+  return Mesh(np.asarray(devices), (AXIS,))
+
+
+def replicate(tree, mesh: Mesh):
+  """Places a pytree on every device of the mesh (what pmap's in_axes=None expects)."""
+  return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def shard_batch(batch: dict, mesh: Mesh) -> dict:
+  """Puts a [devices, per_device, ...] batch onto the devices, one slice each."""
+  return jax.device_put(batch, NamedSharding(mesh, P(AXIS)))
+
+
+def pmap_train_step(devices: Sequence[jax.Device], **step_kwargs) -> Callable:
+  """train_step compiled over `devices`; the state is donated (updated in place)."""
+  return jax.pmap(functools.partial(train_step, **step_kwargs), axis_name=AXIS,
+                  in_axes=(None, 0), out_axes=(None, None), donate_argnums=(0,),
+                  devices=devices)
+
+
+def pmap_eval_step(devices: Sequence[jax.Device], test_time_flip: bool = False) -> Callable:
+  return jax.pmap(functools.partial(eval_step, test_time_flip=test_time_flip), axis_name=AXIS,
+                  in_axes=(None, 0), out_axes=(None, 0), devices=devices)

@@ -1,0 +1,107 @@
+"""From config.data to train/val sets: generated default, user folder, explicit split, saved split."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from rockjax import errors
+from rockjax.data import dataset as datasets
+from helpers import tiny_config, write_image
+
+
+def photo_folder(root, counts=None):
+  counts = counts or {'basalt': 12, 'granite': 8, 'marble': 4}
+  for name, n in counts.items():
+    for i in range(n):
+      write_image(os.path.join(str(root), name, f'{i}.png'), seed=hash((name, i)) % 10000)
+  return str(root)
+
+
+def test_default_is_the_generated_set(tmp_path):
+  config = tiny_config()
+  ds = datasets.load_dataset(config, str(tmp_path))
+  assert ds.class_names == ['basalt', 'granite', 'marble', 'sandstone']
+  assert len(ds.train) + len(ds.val) == 4 * 24
+  assert ds.train.images.shape[1:] == (16, 16, 3)
+
+
+def test_user_folder_gets_a_stratified_split_saved_in_the_workdir(tmp_path):
+  root = photo_folder(tmp_path / 'photos')
+  config = tiny_config(data__dir=root)
+  ds = datasets.load_dataset(config, str(tmp_path / 'w'))
+  assert np.bincount(ds.val.labels).tolist() == [3, 2, 1]
+  split = json.load(open(tmp_path / 'w' / 'split.json'))
+  assert split['method'] == 'stratified' and sorted(split['val']) == sorted(ds.val.paths)
+  assert json.load(open(tmp_path / 'w' / 'class_names.json')) == ['basalt', 'granite', 'marble']
+  report = json.load(open(tmp_path / 'w' / 'data_report.json'))
+  assert report['num_images'] == 24
+
+
+def test_split_is_deterministic_and_depends_on_the_seed(tmp_path):
+  root = photo_folder(tmp_path / 'photos')
+  a = datasets.load_dataset(tiny_config(data__dir=root))
+  b = datasets.load_dataset(tiny_config(data__dir=root))
+  c = datasets.load_dataset(tiny_config(data__dir=root, seed=7))
+  assert a.val.paths == b.val.paths
+  assert a.val.paths != c.val.paths
+
+
+def test_saved_split_is_reused_even_when_files_are_added(tmp_path):
+  root = photo_folder(tmp_path / 'photos')
+  workdir = str(tmp_path / 'w')
+  first = datasets.load_dataset(tiny_config(data__dir=root), workdir)
+  write_image(os.path.join(root, 'marble', 'late_arrival.png'), seed=5)
+  second = datasets.load_dataset(tiny_config(data__dir=root), workdir)
+  assert second.val.paths == first.val.paths
+  assert second.train.paths == first.train.paths
+
+
+def test_split_from_reuses_another_runs_folds_whatever_the_image_size(tmp_path):
+  root = photo_folder(tmp_path / 'photos', {'basalt': 10, 'granite': 10})
+  source = tmp_path / 'at16'
+  for fold in range(2):  # a 2-fold run at 16 px, as crossval lays it out
+    datasets.load_dataset(tiny_config(data__dir=root, data__kfold=2, data__fold=fold),
+                      str(source / f'fold_{fold}'))
+  for fold in range(2):  # the same folds at 32 px with another seed, which alone would differ
+    config = tiny_config(data__dir=root, data__kfold=2, data__fold=fold, data__image_size=32,
+                         seed=5, data__split_from=str(source))
+    ds = datasets.load_dataset(config, str(tmp_path / 'at32' / f'fold_{fold}'))
+    original = json.load(open(source / f'fold_{fold}' / 'split.json'))
+    assert sorted(ds.val.paths) == sorted(original['val'])
+    assert ds.train.images.shape[1:] == (32, 32, 3)
+    copied = json.load(open(tmp_path / 'at32' / f'fold_{fold}' / 'split.json'))
+    assert copied['method'].startswith('from ') and copied['val'] == original['val']
+  unseeded = datasets.load_dataset(tiny_config(data__dir=root, data__kfold=2, data__fold=0, seed=5))
+  assert sorted(unseeded.val.paths) != sorted(
+      json.load(open(source / 'fold_0' / 'split.json'))['val'])
+
+
+def test_split_from_a_run_without_a_split_is_a_config_error(tmp_path):
+  root = photo_folder(tmp_path / 'photos')
+  with pytest.raises(errors.ConfigError, match='config.data.split_from'):
+    datasets.load_dataset(tiny_config(data__dir=root, data__split_from=str(tmp_path / 'nothing')))
+
+
+def test_explicit_train_and_val_folders_are_the_split(tmp_path):
+  photo_folder(tmp_path / 'photos' / 'train')
+  photo_folder(tmp_path / 'photos' / 'test', {'basalt': 2, 'granite': 1, 'marble': 1})
+  ds = datasets.load_dataset(tiny_config(data__dir=str(tmp_path / 'photos')), str(tmp_path / 'w'))
+  assert (len(ds.train), len(ds.val)) == (24, 4)
+  assert ds.class_names == ['basalt', 'granite', 'marble']
+  split = json.load(open(tmp_path / 'w' / 'split.json'))
+  assert split['method'] == 'folders'
+
+
+def test_val_folder_missing_a_class_keeps_the_training_labels(tmp_path):
+  photo_folder(tmp_path / 'photos' / 'train')
+  photo_folder(tmp_path / 'photos' / 'val', {'granite': 2, 'marble': 1})
+  ds = datasets.load_dataset(tiny_config(data__dir=str(tmp_path / 'photos')))
+  assert ds.class_names == ['basalt', 'granite', 'marble']
+  assert sorted(ds.val.labels.tolist()) == [1, 1, 2]
+
+
+def test_missing_data_dir_names_the_path(tmp_path):
+  with pytest.raises(errors.DataError, match='nowhere.*does not exist'):
+    datasets.load_dataset(tiny_config(data__dir=str(tmp_path / 'nowhere')))

@@ -1,0 +1,97 @@
+"""Duplicate detection: copies, re-encodes and resized copies end up in one group, and the split
+and folds keep every group on one side."""
+
+import os
+
+import numpy as np
+from PIL import Image
+
+from rockjax.data import dataset as datasets, dedup, folder, splits
+from helpers import tiny_config
+
+
+def photo(seed, size=96):
+  """A smooth random 'photo' (real photos are smooth; pure noise would not survive resizing)."""
+  rng = np.random.default_rng(seed)
+  small = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+  return np.asarray(Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC))
+
+
+def folder_with_duplicates(root):
+  """4 classes x 6 distinct photos, plus copies: exact, JPEG re-encode, resized, and cross-class."""
+  root = str(root)
+  for c in range(4):
+    os.makedirs(os.path.join(root, f'class{c}'))
+    for i in range(6):
+      Image.fromarray(photo(100 * c + i)).save(os.path.join(root, f'class{c}', f'{i}.png'))
+  src = os.path.join(root, 'class0', '0.png')
+  with open(src, 'rb') as f:
+    raw = f.read()
+  with open(os.path.join(root, 'class0', 'copy.png'), 'wb') as f:  # byte-identical
+    f.write(raw)
+  with open(os.path.join(root, 'class2', 'misfiled.png'), 'wb') as f:  # the same photo, other class
+    f.write(raw)
+  Image.fromarray(photo(1)).save(os.path.join(root, 'class0', 're.jpg'), quality=80)  # re-encode
+  Image.fromarray(photo(2)).resize((61, 61)).save(os.path.join(root, 'class0', 'small.png'))
+  return root
+
+
+def test_copies_reencodes_and_resized_copies_are_grouped(tmp_path):
+  root = folder_with_duplicates(tmp_path / 'p')
+  s = folder.read_folder(root, folder.ReadOptions(image_size=32))
+  groups = dedup.duplicate_groups(s.images, [os.path.join(root, p) for p in s.paths], threshold=4)
+  g = dict(zip(s.paths, groups))
+  j = os.path.join
+  assert g[j('class0', '0.png')] == g[j('class0', 'copy.png')] == g[j('class2', 'misfiled.png')]
+  assert g[j('class0', '1.png')] == g[j('class0', 're.jpg')]
+  assert g[j('class0', '2.png')] == g[j('class0', 'small.png')]
+  summary = dedup.group_summary(groups, s.labels, s.paths, s.class_names)
+  assert summary['duplicate_groups'] == 3 and summary['extra_copies'] == 4
+  assert summary['cross_class_groups'] == 1
+  assert summary['num_groups'] == 24  # every distinct photo is its own group
+
+
+def test_exact_only_mode_finds_only_byte_identical_copies(tmp_path):
+  root = folder_with_duplicates(tmp_path / 'p')
+  s = folder.read_folder(root, folder.ReadOptions(image_size=32))
+  groups = dedup.duplicate_groups(s.images, [os.path.join(root, p) for p in s.paths], threshold=-1)
+  summary = dedup.group_summary(groups, s.labels, s.paths, s.class_names)
+  assert (summary['duplicate_groups'], summary['extra_copies']) == (1, 2)
+
+
+def test_difference_hash_is_stable_under_resizing_and_differs_between_photos():
+  a, b = photo(1), photo(2)
+  ha = dedup.difference_hash(a)
+  half = np.asarray(Image.fromarray(a).resize((48, 48)))
+  assert (ha != dedup.difference_hash(half)).sum() <= 4
+  assert (ha != dedup.difference_hash(b)).sum() > 10
+
+
+def test_split_and_every_fold_keep_groups_together(tmp_path):
+  root = folder_with_duplicates(tmp_path / 'p')
+  for seed in range(5):
+    ds = datasets.load_dataset(tiny_config(data__dir=root, seed=seed, data__val_fraction=0.3))
+    def group_key(p):
+      return {'copy.png': '0.png', 'misfiled.png': '0.png', 're.jpg': '1.png',
+              'small.png': '2.png'}.get(os.path.basename(p), p)
+    train_keys = {group_key(p) for p in ds.train.paths if 'class0' in p or 'misfiled' in p}
+    val_keys = {group_key(p) for p in ds.val.paths if 'class0' in p or 'misfiled' in p}
+    assert not {'0.png', '1.png', '2.png'} & train_keys & val_keys, seed
+
+
+def test_kfold_config_validates_each_image_once_with_groups(tmp_path):
+  root = folder_with_duplicates(tmp_path / 'p')
+  seen = []
+  for fold in range(3):
+    ds = datasets.load_dataset(tiny_config(data__dir=root, data__kfold=3, data__fold=fold),
+                           str(tmp_path / f'w{fold}'))
+    seen += ds.val.paths
+    assert not set(ds.val.paths) & set(ds.train.paths)
+  assert sorted(seen) == sorted(folder.read_folder(root, folder.ReadOptions(image_size=16)).paths)
+
+
+def test_group_aware_kfold_unit():
+  labels = np.repeat(np.arange(3), 20)
+  groups = np.arange(60) // 3  # groups of 3
+  for train, val in splits.kfold(labels, 4, seed=0, groups=groups):
+    assert not set(groups[train]) & set(groups[val])

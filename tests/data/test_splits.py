@@ -1,0 +1,51 @@
+"""Stratified, seeded, group-aware splits and folds."""
+
+import numpy as np
+import pytest
+
+from rockjax.data import splits
+
+LABELS = np.repeat(np.arange(4), [100, 60, 40, 8])
+
+
+def test_train_val_split_is_stratified_disjoint_and_complete():
+  train, val = splits.train_val_split(LABELS, 0.25, seed=0)
+  assert sorted(np.concatenate([train, val]).tolist()) == list(range(len(LABELS)))
+  val_counts = np.bincount(LABELS[val], minlength=4)
+  np.testing.assert_allclose(val_counts, 0.25 * np.bincount(LABELS), atol=1)
+
+
+def test_split_is_deterministic_per_seed():
+  a = splits.train_val_split(LABELS, 0.25, seed=3)
+  b = splits.train_val_split(LABELS, 0.25, seed=3)
+  c = splits.train_val_split(LABELS, 0.25, seed=4)
+  np.testing.assert_array_equal(a[1], b[1])
+  assert not np.array_equal(a[1], c[1])
+
+
+def test_groups_stay_on_one_side():
+  rng = np.random.default_rng(0)
+  groups = rng.integers(0, 60, len(LABELS))
+  labels = LABELS.copy()
+  for g in np.unique(groups):  # a group of duplicates shares its label
+    labels[groups == g] = labels[groups == g][0]
+  train, val = splits.train_val_split(labels, 0.25, seed=0, groups=groups)
+  assert not set(groups[train]) & set(groups[val])
+  assert 0.15 < len(val) / len(labels) < 0.35
+
+
+def test_kfold_validates_every_example_exactly_once_with_class_balance():
+  folds = splits.kfold(LABELS, 5, seed=0)
+  vals = np.concatenate([v for _, v in folds])
+  assert sorted(vals.tolist()) == list(range(len(LABELS)))
+  for train, val in folds:
+    assert not set(train) & set(val)
+    np.testing.assert_allclose(np.bincount(LABELS[val], minlength=4),
+                               np.bincount(LABELS) / 5, atol=1)
+
+
+def test_bad_arguments():
+  with pytest.raises(ValueError, match='k >= 2'):
+    splits.kfold(LABELS, 1, seed=0)
+  with pytest.raises(ValueError, match='sum to 1'):
+    splits.assign_groups(LABELS, [0.5, 0.6], seed=0)

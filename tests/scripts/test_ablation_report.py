@@ -1,0 +1,58 @@
+"""scripts/ablation_report.py: the study table and curves come from the runs' own files."""
+
+import json
+import os
+
+import ablation_report  # scripts/ (tests/scripts/conftest.py)
+import pytest
+
+
+def fake_kfold_run(root, bests, val_sets, num_epochs=3, finished_folds=None):
+  """A k-fold run directory as crossval writes it: fold_*/config.json, metrics.jsonl, split.json."""
+  k = len(bests)
+  for f, (best, val) in enumerate(zip(bests, val_sets)):
+    d = os.path.join(root, f'fold_{f}')
+    os.makedirs(d)
+    config = dict(num_epochs=num_epochs, early_stopping_patience=0, data=dict(kfold=k))
+    json.dump(config, open(os.path.join(d, 'config.json'), 'w'))
+    json.dump(dict(val=val, train=[], duplicate_groups=7),
+              open(os.path.join(d, 'split.json'), 'w'))
+    epochs = num_epochs if finished_folds is None or f in finished_folds else 1
+    with open(os.path.join(d, 'metrics.jsonl'), 'w') as out:
+      for e in range(1, epochs + 1):
+        out.write(json.dumps(dict(epoch=e, val_accuracy=best * e / num_epochs, best_val_accuracy=
+                                  best * e / num_epochs, best_epoch=e, train_accuracy=0.5 + e / 100,
+                                  elapsed_seconds=60.0 * e)) + '\n')
+  return root
+
+
+def test_table_has_mean_std_and_tells_fold_sets_apart(tmp_path):
+  folds_a = [['a/1.jpg'], ['a/2.jpg'], ['b/3.jpg']]
+  folds_b = [['a/2.jpg'], ['a/1.jpg'], ['b/3.jpg']]
+  one = fake_kfold_run(str(tmp_path / 'one'), [0.5, 0.6, 0.7], folds_a)
+  two = fake_kfold_run(str(tmp_path / 'two'), [0.4, 0.4, 0.4], folds_a)
+  other = fake_kfold_run(str(tmp_path / 'other'), [0.4, 0.5, 0.6], folds_b)
+  part = fake_kfold_run(str(tmp_path / 'part'), [0.9, 0.9, 0.9], folds_a, finished_folds={0})
+  out = str(tmp_path / 'report' / 'study')
+  assert ablation_report.main([f'one={one}', f'two={two}', f'other={other}', f'part={part}',
+                               f'--out={out}']) == 0
+  rows = {r.split('|')[1].strip(): [c.strip() for c in r.split('|')[1:-1]]
+          for r in open(f'{out}_table.md').read().splitlines()[2:]}
+  assert rows['one'][1] == '50.00, 60.00, 70.00'
+  assert rows['one'][2] == '**60.00 +- 10.00**'  # sample standard deviation
+  assert rows['one'][3] == '53-53' and rows['one'][5] == '3.0 min' and rows['one'][6] == '7'
+  assert rows['one'][7] == rows['two'][7] != rows['other'][7]  # same folds, same fingerprint
+  assert rows['part'][2] == '1 of 3 folds done' and rows['part'][7] == '-'
+  with open(f'{out}_curves.png', 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_bad_arguments_are_refused(tmp_path):
+  with pytest.raises(SystemExit):
+    ablation_report.main(['no-equals-sign', f'--out={tmp_path}/x'])
+  with pytest.raises(SystemExit):
+    ablation_report.main([f'x={tmp_path}/missing', f'--out={tmp_path}/x'])
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  with pytest.raises(FileNotFoundError, match='no fold_'):
+    ablation_report.main([f'x={empty}', f'--out={tmp_path}/x'])

@@ -1,0 +1,121 @@
+"""--mode=eval: reports that match training, other folders, k-fold pooling, test-time flips."""
+
+import json
+import os
+import shutil
+
+import ml_collections
+import numpy as np
+import pytest
+
+from rockjax import errors
+from rockjax.serving import evaluation, predictor as inference
+from rockjax.training import crossval
+from helpers import assert_png, tiny_config, write_image
+
+
+def test_eval_matches_the_training_loops_best_accuracy(run):
+  config, workdir, summary = run
+  written = {name: open(os.path.join(workdir, name)).read()
+             for name in ('data_report.json', 'split.json', 'class_names.json')}
+  report = evaluation.evaluate_workdir(workdir, config.eval)
+  for name, text in written.items():  # evaluation reads the run's files, never rewrites them
+    assert open(os.path.join(workdir, name)).read() == text, name
+  assert report['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-9)
+  assert report['checkpoint_epoch'] == summary['best_epoch']
+  assert report['num_examples'] == sum(m['support'] for m in report['per_class'].values())
+  saved = json.load(open(os.path.join(workdir, 'eval', 'report.json')))
+  assert saved['accuracy'] == report['accuracy']
+  assert_png(os.path.join(workdir, 'eval', 'confusion_matrix.png'))
+  if report['accuracy'] < 1.0:
+    assert_png(os.path.join(workdir, 'eval', 'most_confident_errors.png'))
+    probs = [e['probability'] for e in report['most_confident_errors']]
+    assert probs == sorted(probs, reverse=True)
+
+
+def test_eval_on_another_folder(run, tmp_path):
+  config, workdir, _ = run
+  for i, name in enumerate(['basalt', 'granite']):
+    write_image(str(tmp_path / 'other' / name / 'x.png'), seed=i)
+  config = tiny_config()
+  config.eval.dir = str(tmp_path / 'other')
+  report = evaluation.evaluate_workdir(workdir, config.eval)
+  assert report['num_examples'] == 2
+  assert report['per_class']['marble']['support'] == 0
+
+
+@pytest.fixture(scope='module')
+def kfold_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('kfold'))
+  config = tiny_config(num_epochs=1, data__kfold=2)
+  return config, workdir, crossval.run_kfold(config, workdir)
+
+
+def test_eval_of_a_kfold_workdir_pools_every_fold_out_of_fold(kfold_run):
+  config, workdir, result = kfold_run
+  report = evaluation.evaluate_workdir(workdir, config.eval)
+  assert report['num_examples'] == 4 * 24  # every image once, by the fold that held it out
+  assert report['accuracy'] == pytest.approx(result['pooled_val_accuracy'], abs=1e-9)
+  assert [f['accuracy'] for f in report['folds']] == pytest.approx(
+      [f['best_val_accuracy'] for f in result['folds']], abs=1e-9)
+  per_fold = [evaluation.evaluate_workdir(os.path.join(workdir, f'fold_{f}'), config.eval)
+              for f in range(2)]
+  np.testing.assert_array_equal(report['confusion_matrix'],
+                                np.sum([r['confusion_matrix'] for r in per_fold], axis=0))
+  assert json.load(open(os.path.join(workdir, 'eval', 'report.json')))['folds_skipped'] == []
+  assert_png(os.path.join(workdir, 'eval', 'confusion_matrix.png'))
+  assert '2 folds pooled out of fold' in evaluation.format_report(report)
+
+
+def test_eval_of_an_unfinished_kfold_run_skips_folds_without_a_checkpoint(kfold_run, tmp_path):
+  config, workdir, _ = kfold_run
+  partial = str(tmp_path / 'partial')
+  shutil.copytree(workdir, partial)
+  shutil.rmtree(os.path.join(partial, 'fold_1', 'checkpoints'))
+  report = evaluation.evaluate_workdir(partial, config.eval)
+  assert report['folds_skipped'] == ['fold_1'] and [f['fold'] for f in report['folds']] == ['fold_0']
+  assert report['num_examples'] == len(json.load(open(os.path.join(partial, 'fold_0',
+                                                                     'split.json')))['val'])
+  assert 'skipped (no checkpoint yet): fold_1' in evaluation.format_report(report)
+  shutil.rmtree(os.path.join(partial, 'fold_0', 'checkpoints'))
+  with pytest.raises(errors.NoCheckpointError, match='no fold'):
+    evaluation.evaluate_workdir(partial, config.eval)
+
+
+def test_eval_of_a_kfold_workdir_on_another_folder_asks_for_one_fold(kfold_run):
+  config, workdir, _ = kfold_run
+  eval_config = config.eval.copy_and_resolve_references()
+  eval_config.dir = workdir
+  with pytest.raises(errors.DataError, match='pick one fold.*fold_0'):
+    evaluation.evaluate_workdir(workdir, eval_config)
+
+
+def test_classification_report_on_known_numbers():
+  labels = np.array([0, 0, 0, 1, 1, 2])
+  predicted = np.array([0, 0, 1, 1, 1, 0])
+  probs = np.eye(3)[predicted]
+  r = evaluation.classification_report(labels, probs, ['a', 'b', 'c'])
+  assert r['accuracy'] == pytest.approx(4 / 6)
+  assert r['confusion_matrix'] == [[2, 1, 0], [0, 2, 0], [1, 0, 0]]
+  assert r['per_class']['a'] == dict(precision=pytest.approx(2 / 3), recall=pytest.approx(2 / 3),
+                                     f1=pytest.approx(2 / 3), support=3)
+  assert r['per_class']['b']['precision'] == pytest.approx(2 / 3)
+  assert r['per_class']['b']['recall'] == 1.0
+  assert r['per_class']['c'] == dict(precision=0.0, recall=0.0, f1=0.0, support=1)
+  assert 'macro avg' in evaluation.format_report(r)
+
+
+def test_eval_can_switch_test_time_flips_on_for_a_run_trained_without(run, tmp_path):
+  config, workdir, summary = run
+  eval_config = ml_collections.ConfigDict(config.eval.to_dict())
+  eval_config.test_time_flip = 'on'
+  flipped = evaluation.evaluate_workdir(workdir, eval_config)
+  predictor = inference.load_predictor(workdir).with_test_time_flip(True)
+  image_set = evaluation.evaluation_set(predictor, workdir, '')
+  probs = predictor.probabilities(image_set.images)
+  assert flipped['test_time_flip'] is True
+  assert flipped['accuracy'] == pytest.approx(np.mean(probs.argmax(1) == image_set.labels))
+  eval_config.test_time_flip = 'run'
+  plain = evaluation.evaluate_workdir(workdir, eval_config)
+  assert plain['test_time_flip'] is False
+  assert plain['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-9)

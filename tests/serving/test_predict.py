@@ -1,0 +1,44 @@
+"""--mode=predict: a row per readable file, bad files skipped, globs and folders, no matches."""
+
+import csv
+import os
+
+import numpy as np
+import pytest
+
+from rockjax.serving import predict, predictor as inference
+from helpers import write_image
+
+
+def test_predict_skips_the_corrupt_file_and_writes_a_row_per_good_file(run, tmp_path):
+  config, workdir, _ = run
+  inputs = tmp_path / 'new'
+  good = [write_image(str(inputs / f'rock{i}.jpg'), fmt='JPEG', seed=i) for i in range(3)]
+  good.append(write_image(str(inputs / 'sub' / 'gray.png'), mode='L', seed=9))
+  (inputs / 'broken.jpg').write_bytes(b'\xff\xd8\xff garbage')
+  summary = predict.predict_workdir(workdir, [str(inputs)], config.predict)
+  assert (summary['num_predicted'], summary['num_skipped']) == (4, 1)
+  assert summary['skipped'][0]['path'].endswith('broken.jpg')
+  assert summary['batch1_p50_ms'] > 0 and summary['batch1_p99_ms'] >= summary['batch1_p50_ms']
+  with open(os.path.join(workdir, 'predictions.csv')) as f:
+    rows = list(csv.DictReader(f))
+  assert sorted(r['file'] for r in rows) == sorted(os.path.abspath(p) for p in good)
+  class_names = inference.load_class_names(workdir)
+  for r in rows:
+    p = np.array([float(r[f'p_{c}']) for c in class_names])
+    assert p.sum() == pytest.approx(1.0, abs=1e-4)
+    assert r['predicted_class'] == class_names[int(p.argmax())]
+
+
+def test_predict_accepts_globs_and_files(run, tmp_path):
+  config, workdir, _ = run
+  a = write_image(str(tmp_path / 'a.png'))
+  write_image(str(tmp_path / 'b.png'), seed=1)
+  paths = predict.expand_inputs([str(tmp_path / '*.png'), a], ('.png',))
+  assert paths == sorted({os.path.abspath(a), str(tmp_path / 'b.png')})
+
+
+def test_inputs_that_match_nothing_are_an_error(run, tmp_path):
+  config, workdir, _ = run
+  with pytest.raises(predict.NoInputsError, match='matched no image'):
+    predict.predict_workdir(workdir, [str(tmp_path / 'nothing*.jpg')], config.predict)

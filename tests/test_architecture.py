@@ -1,0 +1,134 @@
+"""The package's shape: no import cycle, small modules, a thin entry point, lower layers that never
+look up the config, and nothing heavy loaded by importing the training code."""
+
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import ROOT
+
+PACKAGE = os.path.join(ROOT, 'rockjax')
+MAX_MODULE_LINES = 300
+MAX_MAIN_LINES = 60
+
+
+def modules() -> dict[str, str]:
+  """Dotted module name -> file, for every module of the package (packages as their __init__)."""
+  found = {}
+  for dirpath, dirnames, filenames in os.walk(PACKAGE):
+    dirnames[:] = [d for d in dirnames if not d.startswith(('.', '__'))]
+    for fn in filenames:
+      if fn.endswith('.py'):
+        rel = os.path.relpath(os.path.join(dirpath, fn), ROOT)[:-3].replace(os.sep, '.')
+        found[rel.removesuffix('.__init__')] = os.path.join(dirpath, fn)
+  return found
+
+
+def _type_checking_only(node: ast.AST) -> bool:
+  return isinstance(node, ast.If) and 'TYPE_CHECKING' in ast.unparse(node.test)
+
+
+def imported(path: str, known: set[str]) -> set[str]:
+  """The rockjax modules a file imports anywhere (function-local imports too, since a cycle
+  broken by a local import is still a cycle), except under `if TYPE_CHECKING:`."""
+  out = set()
+
+  def visit(node):
+    if _type_checking_only(node):
+      return
+    if isinstance(node, ast.Import):
+      out.update(a.name for a in node.names if a.name.split('.')[0] == 'rockjax')
+    elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and (
+        node.module.split('.')[0] == 'rockjax'):
+      for a in node.names:  # `from pkg import module` imports the module
+        full = f'{node.module}.{a.name}'
+        out.add(full if full in known else node.module)
+    for child in ast.iter_child_nodes(node):
+      visit(child)
+
+  with open(path) as f:
+    visit(ast.parse(f.read()))
+  return out
+
+
+def import_graph() -> dict[str, set[str]]:
+  found = modules()
+  return {name: imported(path, set(found)) - {name} for name, path in found.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+  """One cycle of the graph as a path [a, b, ..., a], or None."""
+  state, stack = {}, []
+
+  def visit(node):
+    state[node] = 'open'
+    stack.append(node)
+    for nxt in sorted(graph.get(node, ())):
+      if state.get(nxt) == 'open':
+        return stack[stack.index(nxt):] + [nxt]
+      if nxt not in state:
+        cycle = visit(nxt)
+        if cycle:
+          return cycle
+    stack.pop()
+    state[node] = 'done'
+    return None
+
+  for node in sorted(graph):
+    if node not in state:
+      cycle = visit(node)
+      if cycle:
+        return cycle
+  return None
+
+
+def test_the_cycle_finder_finds_cycles_and_only_cycles():
+  assert find_cycle({'a': {'b'}, 'b': {'c'}, 'c': {'a'}}) == ['a', 'b', 'c', 'a']
+  assert find_cycle({'a': {'b', 'c'}, 'b': {'c'}, 'c': set()}) is None
+
+
+def test_the_import_graph_is_read_from_the_source():
+  graph = import_graph()
+  assert 'rockjax.augment.presets' in graph['rockjax.configlib.defaults']
+  assert 'rockjax.data.pipeline' in graph['rockjax.training.loop']  # a function-local import
+  assert 'rockjax.augment.host' not in graph['rockjax.data.pipeline']  # TYPE_CHECKING only
+
+
+def test_the_package_has_no_import_cycle():
+  assert find_cycle(import_graph()) is None
+
+
+def test_lower_layers_never_import_the_config_module():
+  lower = ('rockjax.models', 'rockjax.data.', 'rockjax.augment.', 'rockjax.training.state',
+           'rockjax.training.steps', 'rockjax.training.optim')
+  for name, deps in import_graph().items():
+    if name.startswith(lower):
+      assert not any(d.startswith('rockjax.configlib') for d in deps), (name, deps)
+
+
+@pytest.mark.parametrize('name,path', sorted(modules().items()))
+def test_no_module_is_long(name, path):
+  with open(path) as f:
+    assert sum(1 for _ in f) <= MAX_MODULE_LINES, name
+
+
+def test_main_only_names_the_modes():
+  with open(os.path.join(ROOT, 'main.py')) as f:
+    assert sum(1 for _ in f) < MAX_MAIN_LINES
+
+
+def test_importing_the_training_and_serving_code_loads_no_heavy_library():
+  code = ('import sys\n'
+          'import rockjax.cli, rockjax.training.loop, rockjax.training.crossval\n'
+          'import rockjax.serving.evaluation, rockjax.serving.predict, rockjax.augment.preview\n'
+          'from rockjax import configlib\n'
+          'c = configlib.base_config(); c.augment.where = "device"; configlib.validate(c)\n'
+          'print(sorted(m for m in ("tensorflow", "albumentations", "cv2", "keras") '
+          'if m in sys.modules))')
+  out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert out.stdout.strip() == '[]'

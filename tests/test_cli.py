@@ -1,0 +1,67 @@
+"""The command line: every mistake a user can make is one line on stderr and exit status 2."""
+
+from helpers import run_main
+
+
+def test_cli_eval_without_a_run_is_a_clean_error(tmp_path):
+  result = run_main('--config=configs/residual.py', '--mode=eval', f'--workdir={tmp_path}')
+  assert result.returncode == 2
+  assert 'holds no training run' in result.stderr and 'Traceback' not in result.stderr
+
+
+def test_cli_predict_needs_inputs(tmp_path):
+  result = run_main('--config=configs/residual.py', '--mode=predict', f'--workdir={tmp_path}')
+  assert result.returncode == 2 and '--inputs' in result.stderr
+
+
+def test_cli_unknown_override_is_a_one_line_error():
+  result = run_main('--config=configs/residual.py', '--config.model.dropuot=0.1')
+  assert result.returncode == 2
+  assert 'unknown config key config.model.dropuot' in result.stderr
+  assert "did you mean 'dropout'" in result.stderr
+  assert 'Traceback' not in result.stderr
+
+
+def test_cli_bad_value_is_an_error_naming_the_key(tmp_path):
+  result = run_main('--config=configs/residual.py', '--config.model.dropout=1.5',
+                    f'--workdir={tmp_path / "w"}')
+  assert result.returncode == 2
+  assert 'config.model.dropout' in result.stderr
+  assert 'Traceback' not in result.stderr
+  assert not (tmp_path / 'w').exists(), 'nothing is written for a config that cannot run'
+
+
+def assert_one_line_error(result, expected: str) -> None:
+  assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+  assert 'Traceback' not in result.stderr, result.stderr[-2000:]
+  lines = [l for l in result.stderr.splitlines() if l.startswith('error: ')]
+  assert len(lines) == 1 and expected in lines[0], result.stderr[-2000:]
+
+
+def test_cli_config_file_that_raises_is_one_line(tmp_path):
+  bad = tmp_path / 'bad.py'
+  bad.write_text('import nonexistent_module_xyz\n')
+  assert_one_line_error(run_main(f'--config={bad}', f'--workdir={tmp_path / "w"}'),
+                        "failed to run: ModuleNotFoundError: No module named 'nonexistent_module_xyz'")
+  assert not (tmp_path / 'w').exists()
+
+
+def test_cli_missing_config_file_is_one_line(tmp_path):
+  assert_one_line_error(run_main(f'--config={tmp_path / "nope.py"}'), 'does not exist')
+
+
+def test_cli_value_of_the_wrong_type_is_one_line(tmp_path):
+  result = run_main('--config=configs/residual.py', '--config.batch_size=abc',
+                    f'--workdir={tmp_path / "w"}')
+  assert_one_line_error(result, 'batch_size')
+  assert not (tmp_path / 'w').exists()
+
+
+def test_sweep_shares_the_command_lines_error_handling(tmp_path):
+  import subprocess
+  import sys
+  from helpers import ROOT
+  result = subprocess.run([sys.executable, 'scripts/sweep.py', f'--config={tmp_path / "nope.py"}',
+                           '--sweep=model.dropout=0.1'], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+  assert_one_line_error(result, 'does not exist')

@@ -1,0 +1,65 @@
+"""Crash safety with real processes: kill -9 in the middle of training, rerun, finish intact.
+Also: multi-host initialisation is requested only by config or the usual environment variables."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from rockjax.serving import predictor as inference
+from helpers import ROOT
+
+EPOCHS = 6
+
+
+def command(workdir):
+  return [sys.executable, os.path.join(ROOT, 'main.py'),
+          f'--config={os.path.join(ROOT, "tests", "tiny_cli_config.py")}',
+          f'--config.num_epochs={EPOCHS}', '--config.augment.preset=flip',
+          f'--workdir={workdir}']
+
+
+def metric_lines(workdir):
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    return sum(1 for line in f if line.strip())
+
+
+def test_kill_9_mid_training_then_rerun_finishes_with_every_epoch_once(tmp_path):
+  workdir = str(tmp_path / 'run')
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  # A random moment after epoch 2..4 is recorded. By then epoch 1's checkpoint is on disk (the save
+  # of epoch e waits for that of e - 1), so the rerun must resume. A kill right after epoch 1 may
+  # land before its asynchronous save finishes, and starting over is then correct.
+  kill_after = random.Random().randint(2, EPOCHS - 2)
+  proc = subprocess.Popen(command(workdir), cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  while metric_lines(workdir) < kill_after and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  time.sleep(random.Random().uniform(0, 0.5))  # somewhere inside the next epoch or its save
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  done_before = metric_lines(workdir)
+  assert 1 <= done_before < EPOCHS, 'the kill should land mid-run'
+
+  result = subprocess.run(command(workdir), cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  resumed = [line for line in result.stderr.splitlines() if 'Resumed from the checkpoint' in line]
+  assert resumed, 'the rerun must resume, not start over'
+  resumed_epoch = int(resumed[0].split('epoch ')[1].split(' ')[0])
+  assert resumed_epoch >= done_before - 1  # at most one epoch lost
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    epochs = [json.loads(line)['epoch'] for line in f]
+  assert epochs == list(range(1, EPOCHS + 1))
+  summary = json.load(open(os.path.join(workdir, 'summary.json')))
+  assert summary['epochs'] == EPOCHS
+  predictor = inference.load_predictor(workdir)  # the best checkpoint is intact and loadable
+  assert predictor.epoch == summary['best_epoch']
+

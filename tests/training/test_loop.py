@@ -1,0 +1,181 @@
+"""The training loop end to end on the generated set: it learns, it resumes exactly, it keeps the
+best checkpoint, it refuses what would corrupt a workdir, and it stops cleanly on a NaN loss."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from rockjax import errors
+from rockjax.data import dataset as datasets
+from rockjax.training import checkpointing, loop, optim, runtime, state as states, steps
+from helpers import tiny_config
+
+
+def records(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+def comparable(rs):
+  timing = ('images_per_s', 'epoch_seconds', 'elapsed_seconds', 'eta_seconds')
+  return [{k: v for k, v in r.items() if k not in timing} for r in rs]
+
+
+@pytest.fixture(scope='module')
+def learned_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('learn'))
+  config = tiny_config(num_epochs=10, data__synthetic__num_per_class=80, data__image_size=32,
+                       augment__preset='flip')
+  summary = loop.train_and_evaluate(config, workdir)
+  return config, workdir, summary
+
+
+def test_tiny_run_really_learns(learned_run):
+  _, workdir, summary = learned_run
+  rs = records(workdir)
+  assert [r['epoch'] for r in rs] == list(range(1, 11))
+  assert rs[-1]['train_loss'] < 0.8 * rs[0]['train_loss']
+  # 4 balanced classes, 80 validation images: chance is 0.25 +- 0.05; seeds 0-1 reach 0.5-0.6.
+  assert summary['best_val_accuracy'] >= 0.45, summary
+  assert rs[-1]['train_accuracy'] >= 0.45
+  assert summary['best_val_accuracy'] == max(r['val_accuracy'] for r in rs)
+  for r in rs:
+    assert np.isfinite([r['train_loss'], r['val_loss'], r['images_per_s']]).all()
+    assert r['learning_rate'] == pytest.approx(3e-3)
+
+
+def test_workdir_holds_config_split_report_and_class_names(learned_run):
+  config, workdir, _ = learned_run
+  for name in ('config.json', 'split.json', 'data_report.json', 'class_names.json',
+               'metrics.jsonl'):
+    assert os.path.exists(os.path.join(workdir, name)), name
+  split = json.load(open(os.path.join(workdir, 'split.json')))
+  assert len(split['val']) == 80 and len(split['train']) == 240
+  assert not set(split['val']) & set(split['train'])
+
+
+def test_best_checkpoint_is_the_earliest_best_epoch_and_reproduces_its_accuracy(learned_run):
+  config, workdir, summary = learned_run
+  rs = records(workdir)
+  best_epoch = int(np.argmax([r['val_accuracy'] for r in rs])) + 1  # argmax: first maximum
+  assert summary['best_epoch'] == best_epoch
+  ckpt = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'), read_only=True)
+  assert ckpt.best_epoch() == best_epoch and ckpt.latest_epoch() == 10
+  dataset = datasets.load_dataset(config, workdir, write=False)
+  _, state = states.abstract_train_state(config, len(dataset.class_names))
+  state, saved = ckpt.restore_best(state)
+  assert saved['epoch'] == best_epoch
+  rt = runtime.make_runtime(config)
+  result = loop.evaluate(steps.pmap_eval_step(rt.devices), steps.replicate(state, rt.mesh),
+                          dataset.val, config, rt)
+  assert result['count'] == len(dataset.val)
+  assert result['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-6)
+
+
+def test_finished_run_is_a_no_op(learned_run):
+  config, workdir, summary = learned_run
+  before = records(workdir)
+  again = loop.train_and_evaluate(config, workdir)
+  assert again['epochs'] == 10 and again['best_epoch'] == summary['best_epoch']
+  assert records(workdir) == before
+
+
+def test_interrupted_run_resumes_to_the_same_metrics(tmp_path):
+  """Two epochs, then the same command with more epochs == one uninterrupted run."""
+  full = tiny_config(num_epochs=4, augment__preset='flip_bright', model__dropout=0.2,
+                     schedule='plateau', plateau__patience=1)
+  loop.train_and_evaluate(full, str(tmp_path / 'full'))
+  first = tiny_config(num_epochs=2, augment__preset='flip_bright', model__dropout=0.2,
+                      schedule='plateau', plateau__patience=1)
+  loop.train_and_evaluate(first, str(tmp_path / 'resumed'))
+  assert len(records(tmp_path / 'resumed')) == 2
+  summary = loop.train_and_evaluate(full, str(tmp_path / 'resumed'))
+  assert summary['epochs'] == 4
+  a, b = comparable(records(tmp_path / 'full')), comparable(records(tmp_path / 'resumed'))
+  assert [r['epoch'] for r in b] == [1, 2, 3, 4]
+  for ra, rb in zip(a, b):
+    assert ra.keys() == rb.keys()
+    for k in ra:
+      assert ra[k] == pytest.approx(rb[k], rel=1e-5, abs=1e-6), (ra['epoch'], k)
+
+
+def test_two_runs_with_the_same_seed_give_identical_metrics(tmp_path):
+  config = tiny_config(num_epochs=2, augment__preset='crop', model__dropout=0.3)
+  loop.train_and_evaluate(config, str(tmp_path / 'a'))
+  loop.train_and_evaluate(config, str(tmp_path / 'b'))
+  assert comparable(records(tmp_path / 'a')) == comparable(records(tmp_path / 'b'))
+
+
+def test_runs_on_several_devices(tmp_path):
+  config = tiny_config(num_epochs=1, num_devices=4)
+  summary = loop.train_and_evaluate(config, str(tmp_path))
+  assert summary['epochs'] == 1 and 0.0 <= summary['best_val_accuracy'] <= 1.0
+
+
+def test_batch_that_does_not_divide_over_devices_is_refused(tmp_path):
+  config = tiny_config(num_devices=3)
+  with pytest.raises(errors.ConfigError, match='config.batch_size: 32 does not divide over 3'):
+    loop.train_and_evaluate(config, str(tmp_path))
+
+
+def test_more_devices_than_exist_is_refused(tmp_path):
+  config = tiny_config(num_devices=jax.local_device_count() + 1)
+  with pytest.raises(errors.ConfigError, match='config.num_devices'):
+    loop.train_and_evaluate(config, str(tmp_path))
+
+
+def test_workdir_with_another_config_is_refused_and_left_intact(tmp_path):
+  loop.train_and_evaluate(tiny_config(num_epochs=1), str(tmp_path))
+  before = sorted(os.listdir(tmp_path))
+  saved = open(tmp_path / 'config.json').read()
+  with pytest.raises(errors.WorkdirError, match=r'changed: \[.model\.dropout.\]'):
+    loop.train_and_evaluate(tiny_config(num_epochs=1, model__dropout=0.5), str(tmp_path))
+  assert sorted(os.listdir(tmp_path)) == before
+  assert open(tmp_path / 'config.json').read() == saved
+
+
+def test_unwritable_workdir_is_refused_before_training(tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('not a folder')
+  with pytest.raises(errors.WorkdirError, match='not writable'):
+    loop.train_and_evaluate(tiny_config(), str(blocker / 'run'))
+
+
+def test_non_finite_loss_stops_with_the_step_and_writes_no_bad_epoch(tmp_path):
+  config = tiny_config(num_epochs=3, learning_rate=1e30)
+  with pytest.raises(errors.NonFiniteLossError, match=r'at step \d+ \(epoch 1'):
+    loop.train_and_evaluate(config, str(tmp_path))
+  assert not os.path.exists(tmp_path / 'metrics.jsonl') or records(tmp_path) == []
+  assert checkpointing.Checkpointer(str(tmp_path / 'checkpoints')).latest_epoch() is None
+
+
+def test_too_little_disk_space_is_refused_before_training(tmp_path, monkeypatch):
+  import collections
+  import shutil
+  usage = collections.namedtuple('usage', 'total used free')
+  monkeypatch.setattr(shutil, 'disk_usage', lambda path: usage(10**9, 10**9 - 1000, 1000))
+  with pytest.raises(errors.WorkdirError, match='MiB free'):
+    loop.train_and_evaluate(tiny_config(), str(tmp_path))
+  assert not os.path.exists(tmp_path / 'metrics.jsonl')
+  assert not os.path.exists(tmp_path / 'checkpoints')
+
+
+def test_loop_state_round_trips_through_the_checkpoints_json():
+  config = tiny_config(schedule='plateau')
+  fresh = lambda: loop.Loop(plateau=optim.ReduceOnPlateau.from_config(config),
+                            stopper=optim.EarlyStopping(3))
+  a = fresh()
+  a.epoch, a.step, a.elapsed_seconds, a.stop_reason = 7, 70, 12.5, 'early_stopping'
+  a.plateau.update(1.0)
+  a.stopper.update(5, 0.75)
+  saved = json.loads(json.dumps(a.to_json()))
+  # The keys checkpoints have always held, so runs saved before the Loop class still resume.
+  assert set(saved) == {'epoch', 'step', 'elapsed_seconds', 'stop_reason', 'plateau',
+                        'early_stopping'}
+  b = fresh()
+  b.load_json(saved)
+  assert b.to_json() == a.to_json() and b.finished(num_epochs=100)
+  assert not fresh().finished(num_epochs=1)
