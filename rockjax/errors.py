@@ -28,5 +28,9 @@ class NoCheckpointError(UserError, FileNotFoundError):
   """The workdir holds no run, or no checkpoint to evaluate, predict or export."""
 
 
+class DependencyError(UserError, ImportError):
+  """A library that this path needs (e.g. TensorFlow for --mode=export) is not installed."""
+
+
 class NonFiniteLossError(UserError, FloatingPointError):
   """Training produced a NaN or infinite loss; the checkpoints from before it are kept."""

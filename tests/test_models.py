@@ -198,3 +198,15 @@ def test_max_pool_2x2_equals_flax_max_pool(shape):
   g = jax.grad(lambda x: (models.max_pool_2x2(x) ** 2).sum())(x)
   g_ref = jax.grad(lambda x: (nn.max_pool(x, (2, 2), strides=(2, 2)) ** 2).sum())(x)
   np.testing.assert_allclose(g, g_ref, rtol=1e-6)  # no ties in random data
+
+
+def test_bfloat16_convolutions_and_matmuls_run_in_bfloat16():
+  config = configlib.base_config()
+  config.model.dtype = 'bfloat16'
+  model = models.create_model(config.model, 4)
+  x = jnp.zeros((2, 32, 32, 3), jnp.uint8)
+  variables = jax.jit(functools.partial(model.init, train=False))(jax.random.PRNGKey(0), x)
+  jaxpr = jax.make_jaxpr(functools.partial(model.apply, train=False))(variables, x)
+  heavy = [e for e in jaxpr.jaxpr.eqns
+           if e.primitive.name in ('conv_general_dilated', 'dot_general')]
+  assert heavy and all(v.aval.dtype == jnp.bfloat16 for e in heavy for v in e.invars)

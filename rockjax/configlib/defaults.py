@@ -35,6 +35,7 @@ def base_config() -> ml_collections.ConfigDict:
       factor=0.5, patience=3, min_lr=1e-5, min_delta=1e-4))  # Keras ReduceLROnPlateau on val loss
   c.early_stopping_patience = 10  # epochs without a val-accuracy gain; 0 disables
   c.log_every_steps = 0  # extra within-epoch log lines; 0 means only per-epoch lines
+  c.steps_per_dispatch = 1  # train steps per compiled call (lax.scan); raise it on a GPU or TPU
   c.checkpoint_every_epochs = 1
   c.ema_decay = 0.0  # > 0 (e.g. 0.99): evaluate, keep and export a moving average of the weights
   c.test_time_flip = False  # average each image's class probabilities with its mirror image's
@@ -65,6 +66,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.aspect = 'stretch'  # stretch (reference) | center_crop
   c.data.cache_dir = ''  # '' means $ROCKJAX_CACHE_DIR or ~/.cache/rockjax
   c.data.deterministic = True  # order-preserving parallel input pipeline
+  c.data.where = 'host'  # host: tf.data batches | device: the decoded set resident on the devices
+  c.data.device_memory_mb = 4096  # data.where=device: the most the data may take on each device
   # Image file extensions read from a folder (any letter case; gif: the first frame).
   c.data.extensions = ','.join(e.lstrip('.') for e in folder.EXTENSIONS)
   c.data.alpha_background = 255  # grey level that transparent pixels are composited onto

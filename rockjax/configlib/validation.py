@@ -49,7 +49,8 @@ def validate(config) -> None:
   """Raises ConfigError naming the first key whose value cannot work."""
   for key in ('num_epochs', 'batch_size', 'eval_batch_size', 'learning_rate',
               'data.image_size', 'model.bn_momentum', 'model.bn_epsilon',
-              'checkpoint_every_epochs', 'data.synthetic.num_per_class',
+              'checkpoint_every_epochs', 'steps_per_dispatch', 'data.device_memory_mb',
+              'data.synthetic.num_per_class',
               'data.synthetic.image_size', 'eval.batch_size', 'predict.batch_size',
               'preview.per_class', 'preview.versions'):
     _positive(config, key)
@@ -106,6 +107,11 @@ def _validate_model(config) -> None:
 def _validate_augment(config) -> None:
   a = config.augment
   _choice(config, 'augment.where', presets.WHERE)
+  _choice(config, 'data.where', presets.WHERE)
+  _check(config.data.where == 'host' or a.where == 'device' or a.preset == 'none', 'data.where',
+         f'data.where=device keeps the images on the devices, so the host cannot augment them '
+         f'(augment.where=host, preset {a.preset!r}); use --config.augment.where=device, or '
+         'data.where=host')
   _choice(config, 'augment.preset', tuple(presets.PRESETS))
   for knob in presets.all_knobs():
     _check(knob.valid(a[knob.name]), f'augment.{knob.name}',

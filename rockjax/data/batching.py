@@ -85,3 +85,28 @@ def eval_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, n
                label=label.reshape(num_devices, per_device),
                mask=mask.reshape(num_devices, per_device),
                index=np.concatenate([idx, np.full(pad, -1)]).reshape(num_devices, per_device))
+
+
+def device_orders(order: np.ndarray, num_steps: int, num_devices: int,
+                  per_device: int) -> np.ndarray:
+  """An epoch's order cut for arrays resident on the devices: row d holds, step after step, the
+  per-device examples that the host path's batch of that step puts on device d.
+
+  `order` is this process's share (epoch_order); the result is [num_devices, num_steps *
+  per_device] int32 (examples past the last full batch are left out, as the host path does).
+  """
+  cut = np.asarray(order[:num_steps * num_devices * per_device], np.int32)
+  return cut.reshape(num_steps, num_devices, per_device).transpose(1, 0, 2).reshape(
+      num_devices, num_steps * per_device)
+
+
+def stacked_eval_arrays(images: np.ndarray, labels: np.ndarray, **eval_batch_kwargs
+                        ) -> tuple[dict, int]:
+  """All of eval_batches' (padded, masked) batches at once, one row per device:
+  ({'image', 'label', 'mask'} shaped [devices, num_batches * per_device, ...], num_batches)."""
+  batches = list(eval_batches(images, labels, **eval_batch_kwargs))
+  out = {}
+  for key in ('image', 'label', 'mask'):
+    stacked = np.stack([b[key] for b in batches], axis=1)  # [devices, batches, per_device, ...]
+    out[key] = stacked.reshape((stacked.shape[0], -1) + stacked.shape[3:])
+  return out, len(batches)

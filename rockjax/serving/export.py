@@ -13,14 +13,26 @@ import shutil
 
 import jax
 import numpy as np
-import tensorflow as tf
 from absl import logging
-from jax.experimental import jax2tf
 
+from rockjax.errors import DependencyError
 from rockjax.serving import predictor as predictors
 
 
+def _tensorflow():
+  """TensorFlow and jax2tf, imported on this path only; a DependencyError without TensorFlow."""
+  try:
+    import tensorflow as tf
+    from jax.experimental import jax2tf
+  except ImportError as e:
+    raise DependencyError(f'--mode=export writes a TensorFlow SavedModel and needs TensorFlow, '
+                          f'which cannot be imported ({e}); install tensorflow-cpu (see '
+                          'requirements.txt), or serve with rockjax.serving.predictor') from e
+  return tf, jax2tf
+
+
 def export_saved_model(workdir: str, out_dir: str | None = None) -> str:
+  tf, jax2tf = _tensorflow()
   predictor = predictors.load_predictor(workdir)
   out_dir = out_dir or os.path.join(workdir, 'export')
   size = predictor.image_size
@@ -55,6 +67,7 @@ def export_saved_model(workdir: str, out_dir: str | None = None) -> str:
 
 def load_saved_model(out_dir: str):
   """(callable uint8 images -> probabilities numpy, metadata dict) of an exported model."""
+  tf, _ = _tensorflow()
   loaded = tf.saved_model.load(os.path.join(out_dir, 'saved_model'))
   with open(os.path.join(out_dir, 'model.json')) as f:
     meta = json.load(f)

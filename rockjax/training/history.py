@@ -29,7 +29,9 @@ class History:
     return records
 
   def truncate_after(self, epoch: int) -> None:
-    """Keeps the records of epochs <= `epoch` (atomically)."""
+    """Keeps the records of epochs <= `epoch` (atomically); no file is created."""
+    if not os.path.exists(self.path):
+      return
     kept = [r for r in self.read() if r['epoch'] <= epoch]
     tmp = f'{self.path}.tmp'
     with open(tmp, 'w') as f:

@@ -18,11 +18,10 @@ import numpy as np
 from absl import logging
 
 from rockjax import configlib, models
-from rockjax.augment import presets
 from rockjax.data import batching, dataset as datasets
 from rockjax.errors import ConfigError, NonFiniteLossError
-from rockjax.training import (checkpointing, history, monitoring, optim, runtime, state as states,
-                              steps, workdir as workdirs)
+from rockjax.training import (checkpointing, feeding, history, monitoring, optim, runtime,
+                              state as states, steps, workdir as workdirs)
 
 
 @dataclasses.dataclass
@@ -66,6 +65,7 @@ class Context:
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains per `config` into `workdir` (resuming if it holds a checkpoint); returns a summary."""
   configlib.validate(config)
+  feeding.host_pipeline(config)  # TensorFlow, if this path needs it, before the workdir is claimed
   rt = runtime.make_runtime(config)
   if rt.is_main:
     workdirs.prepare_workdir(workdir, config)
@@ -77,19 +77,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
                  loop.stop_reason or 'num_epochs', loop.epoch)
     ctx.ckpt.close()
     return summary(ctx, loop)
-  p_train, p_eval = compile_steps(config, rt, schedule, len(dataset.class_names))
-  augmenter = (presets.host_augmenter(config.augment, config.data.image_size)
-               if config.augment.where == 'host' else None)
+  feed = feeding.make_feed(config, rt, dataset, schedule)
   monitor = monitoring.Monitor(workdir, enabled=rt.is_main)
   epoch_seconds = []
   try:
     for epoch in range(loop.epoch + 1, config.num_epochs + 1):
       start = time.perf_counter()
-      state, step_metrics, compile_seconds = run_epoch(ctx, p_train, state, epoch, augmenter,
+      state, step_metrics, compile_seconds = run_epoch(ctx, feed, state, epoch,
                                                        first=not epoch_seconds)
       train_seconds = time.perf_counter() - start
       check_finite(ctx, loop, step_metrics, epoch)
-      val = evaluate(p_eval, state, dataset.val, config, rt)
+      val = feed.evaluate(state)
       is_best, state = update_monitors(ctx, loop, state, epoch, val)
       epoch_seconds.append(time.perf_counter() - start)
       loop.epoch, loop.step = epoch, loop.step + len(step_metrics)
@@ -169,42 +167,27 @@ def restore_or_start(ctx: Context, state):
   return state, loop
 
 
-def compile_steps(config, rt: runtime.Runtime, schedule, num_classes: int):
-  """The pmapped train and eval steps of this config."""
-  p_train = steps.pmap_train_step(
-      rt.devices, schedule=schedule, seed=config.seed, label_smoothing=config.label_smoothing,
-      augment_spec=presets.device_spec(config.augment),
-      mixup_alpha=config.augment.mixup_alpha, cutmix_alpha=config.augment.cutmix_alpha,
-      num_classes=num_classes, ema_decay=config.ema_decay)
-  p_eval = steps.pmap_eval_step(rt.devices, test_time_flip=config.test_time_flip)
-  return p_train, p_eval
-
-
-def run_epoch(ctx: Context, p_train, state, epoch: int, augmenter, first: bool):
+def run_epoch(ctx: Context, feed, state, epoch: int, first: bool):
   """One pass over the training set: (state, per-step metrics on the host, compile seconds)."""
-  from rockjax.data import pipeline  # tf.data: loaded only on the path that uses it
-  config, rt = ctx.config, ctx.rt
+  config = ctx.config
   start = time.perf_counter()
   compile_seconds = 0.0
-  step_metrics = []
+  dispatches, done = [], 0
   bar = monitoring.ProgressBar(ctx.steps_per_epoch, epoch, config.num_epochs)
-  for i, batch in enumerate(pipeline.train_batches(
-      ctx.dataset.train.images, ctx.dataset.train.labels, global_batch=config.batch_size,
-      num_devices=rt.num_devices, seed=config.seed, epoch=epoch, augmenter=augmenter,
-      deterministic=config.data.deterministic, process_index=rt.process_index,
-      process_count=rt.process_count)):
-    state, metrics = p_train(state, steps.shard_batch(batch, rt.mesh))
-    step_metrics.append(metrics)
-    bar.update(i + 1)
-    if i == 0 and first:
+  for state, metrics in feed.train(state, epoch):
+    dispatches.append(metrics)
+    before, done = done, done + int(np.size(metrics['count']))
+    bar.update(done)
+    if first and len(dispatches) == 1:
       jax.block_until_ready(metrics)
       compile_seconds = time.perf_counter() - start
-      logging.info('First train step (compilation included) took %.1fs.', compile_seconds)
-    if config.log_every_steps and (i + 1) % config.log_every_steps == 0:
-      m = jax.device_get(metrics)
-      logging.info('  step %d/%d of epoch %d: loss %.4f', i + 1, ctx.steps_per_epoch, epoch,
+      logging.info('First train dispatch (compilation included) took %.1fs.', compile_seconds)
+    every = config.log_every_steps
+    if every and done // every > before // every:
+      m = feeding.split_steps([jax.device_get(metrics)])[-1]
+      logging.info('  step %d/%d of epoch %d: loss %.4f', done, ctx.steps_per_epoch, epoch,
                    float(m['loss_sum']) / float(m['count']))
-  step_metrics = jax.device_get(step_metrics)
+  step_metrics = feeding.split_steps(jax.device_get(dispatches))
   bar.close()
   return state, step_metrics, compile_seconds
 
@@ -224,22 +207,6 @@ def check_finite(ctx: Context, loop: Loop, step_metrics: list[dict], epoch: int)
         f'(epoch {epoch}, step {first + 1} of the epoch); stopping. The checkpoints of epoch '
         f'{ctx.ckpt.latest_epoch()} (latest) and {ctx.ckpt.best_epoch()} (best) are kept. Lower '
         'learning_rate or set grad_clip_norm.')
-
-
-def evaluate(p_eval, state, image_set, config, rt: runtime.Runtime) -> dict:
-  """Exact loss and accuracy over every example of `image_set` (padded batches are masked)."""
-  totals = []
-  for batch in batching.eval_batches(
-      image_set.images, image_set.labels, global_batch=config.eval_batch_size,
-      num_devices=rt.num_devices, process_index=rt.process_index,
-      process_count=rt.process_count):
-    batch.pop('index')
-    metrics, _ = p_eval(state, steps.shard_batch(batch, rt.mesh))
-    totals.append(metrics)
-  totals = jax.device_get(totals)
-  count = sum(float(t['count']) for t in totals)
-  return dict(loss=sum(float(t['loss_sum']) for t in totals) / count,
-              accuracy=sum(float(t['correct']) for t in totals) / count, count=int(count))
 
 
 def update_monitors(ctx: Context, loop: Loop, state, epoch: int, val: dict):

@@ -144,3 +144,63 @@ def pmap_train_step(devices: Sequence[jax.Device], **step_kwargs) -> Callable:
 def pmap_eval_step(devices: Sequence[jax.Device], test_time_flip: bool = False) -> Callable:
   return jax.pmap(functools.partial(eval_step, test_time_flip=test_time_flip), axis_name=AXIS,
                   in_axes=(None, 0), out_axes=(None, 0), devices=devices)
+
+
+# Several steps per dispatch: a small CNN step on an accelerator takes well under a millisecond, so
+# one Python dispatch (and one host-to-device copy) per step would bound throughput. These run K
+# train steps inside one compiled call with lax.scan; per-step metrics come back stacked [K].
+
+def train_steps(state: TrainState, batches: dict, **step_kwargs) -> tuple[TrainState, dict]:
+  """train_step over K batches stacked on the leading axis ([K, per_device, ...] on this device)."""
+  return lax.scan(lambda s, batch: train_step(s, batch, **step_kwargs), state, batches)
+
+
+def resident_train_steps(state: TrainState, data: dict, order: jnp.ndarray, first_step, *,
+                         num_steps: int, per_device: int,
+                         **step_kwargs) -> tuple[TrainState, dict]:
+  """Steps first_step .. first_step + num_steps - 1 of an epoch, on data resident on the devices.
+
+  `data` holds the whole training set on every device; `order` is this device's example indices
+  for the epoch, per_device of them per step (rockjax/data/batching.py's device_orders: the same
+  examples, on the same device, as the host pipeline's batches). Metrics come back [num_steps].
+  """
+  def one(s, k):
+    idx = lax.dynamic_slice_in_dim(order, (first_step + k) * per_device, per_device)
+    batch = {key: jnp.take(value, idx, axis=0) for key, value in data.items()}
+    return train_step(s, batch, **step_kwargs)
+  if num_steps == 1:  # the plain step, without a loop around it
+    state, metrics = one(state, 0)
+    return state, jax.tree.map(lambda x: x[None], metrics)
+  return lax.scan(one, state, jnp.arange(num_steps))
+
+
+def resident_eval(state: TrainState, data: dict, *, num_batches: int, per_device: int,
+                  test_time_flip: bool = False) -> dict:
+  """eval_step over every batch of this device's resident (padded, masked) evaluation arrays;
+  per-batch metric sums stacked [num_batches], summed on the host like the host path's."""
+  def one(_, b):
+    batch = {key: lax.dynamic_slice_in_dim(value, b * per_device, per_device)
+             for key, value in data.items()}
+    return None, eval_step(state, batch, test_time_flip)[0]
+  return lax.scan(one, None, jnp.arange(num_batches))[1]
+
+
+def pmap_train_steps(devices: Sequence[jax.Device], **step_kwargs) -> Callable:
+  """train_steps compiled over `devices`: batches [devices, K, per_device, ...] in."""
+  return jax.pmap(functools.partial(train_steps, **step_kwargs), axis_name=AXIS,
+                  in_axes=(None, 0), out_axes=(None, None), donate_argnums=(0,),
+                  devices=devices)
+
+
+def pmap_resident_train_steps(devices: Sequence[jax.Device], **kwargs) -> Callable:
+  """resident_train_steps compiled over `devices`: (state, data, first_step) replicated, the
+  epoch's order [devices, steps * per_device] one row per device."""
+  return jax.pmap(functools.partial(resident_train_steps, **kwargs), axis_name=AXIS,
+                  in_axes=(None, None, 0, None), out_axes=(None, None), donate_argnums=(0,),
+                  devices=devices)
+
+
+def pmap_resident_eval(devices: Sequence[jax.Device], **kwargs) -> Callable:
+  """resident_eval compiled over `devices`: the evaluation arrays one row per device."""
+  return jax.pmap(functools.partial(resident_eval, **kwargs), axis_name=AXIS,
+                  in_axes=(None, 0), out_axes=None, devices=devices)

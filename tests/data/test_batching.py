@@ -52,3 +52,36 @@ def test_local_batch_sizes_split_the_global_batch():
   assert batching.local_batch_sizes(64, num_devices=4, process_count=2) == (32, 8)
   with pytest.raises(ValueError, match='eval_batch_size=10 must divide evenly'):
     batching.local_batch_sizes(10, num_devices=4, process_count=1, what='eval_batch_size')
+
+
+def test_device_orders_put_each_step_on_the_devices_the_host_batches_would():
+  from rockjax.data import pipeline
+  n, devices, per_device, seed, epoch = 70, 4, 4, 2, 3
+  images, labels = make_data(n=n)
+  images[:, 0, 0, 0] = np.arange(n)  # each image carries its index
+  order = batching.epoch_order(n, seed, epoch)
+  steps = batching.steps_per_epoch(n, devices * per_device)
+  rows = batching.device_orders(order, steps, devices, per_device)
+  assert rows.shape == (devices, steps * per_device) and rows.dtype == np.int32
+  host = list(pipeline.train_batches(images, labels, global_batch=devices * per_device,
+                                     num_devices=devices, seed=seed, epoch=epoch))
+  assert len(host) == steps
+  for s, batch in enumerate(host):
+    for d in range(devices):
+      np.testing.assert_array_equal(rows[d, s * per_device:(s + 1) * per_device],
+                                    batch['image'][d, :, 0, 0, 0])
+
+
+@pytest.mark.parametrize('processes', [1, 3])
+def test_stacked_eval_arrays_are_the_eval_batches_side_by_side(processes):
+  images, labels = make_data(n=71)
+  for p in range(processes):
+    kw = dict(global_batch=24, num_devices=2, process_index=p, process_count=processes)
+    arrays, num_batches = batching.stacked_eval_arrays(images, labels, **kw)
+    batches = list(batching.eval_batches(images, labels, **kw))
+    assert num_batches == len(batches)
+    per_device = batches[0]['label'].shape[1]
+    for b, batch in enumerate(batches):
+      for key in ('image', 'label', 'mask'):
+        np.testing.assert_array_equal(
+            arrays[key][:, b * per_device:(b + 1) * per_device], batch[key])

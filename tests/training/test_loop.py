@@ -179,3 +179,20 @@ def test_loop_state_round_trips_through_the_checkpoints_json():
   b.load_json(saved)
   assert b.to_json() == a.to_json() and b.finished(num_epochs=100)
   assert not fresh().finished(num_epochs=1)
+
+
+def test_bfloat16_run_learns_with_float32_state(tmp_path):
+  """Mixed precision: bf16 activations and convolutions, float32 parameters, optimiser state and
+  BatchNorm statistics (the fast path on GPUs and TPUs)."""
+  config = tiny_config(num_epochs=10, data__synthetic__num_per_class=80, data__image_size=32,
+                       augment__preset='flip', model__dtype='bfloat16')
+  summary = loop.train_and_evaluate(config, str(tmp_path))
+  rs = records(tmp_path)
+  assert rs[-1]['train_loss'] < 0.8 * rs[0]['train_loss']
+  assert summary['best_val_accuracy'] >= 0.45, summary  # chance: 0.25 +- 0.05
+  ckpt = checkpointing.Checkpointer(str(tmp_path / 'checkpoints'), read_only=True)
+  _, state = states.abstract_train_state(config, 4)
+  state, _ = ckpt.restore(ckpt.latest_epoch(), state)
+  ckpt.close()
+  for tree in (state.params, state.batch_stats, state.opt_state):
+    assert {x.dtype for x in jax.tree.leaves(tree) if np.ndim(x)} == {np.dtype('float32')}

@@ -6,7 +6,7 @@ import optax
 import pytest
 
 from rockjax import models
-from rockjax.data import folder
+from rockjax.data import batching, folder
 from rockjax.training import loop, runtime, state as states, steps
 from helpers import tiny_config
 
@@ -209,3 +209,59 @@ def test_evaluation_with_test_time_flip_scores_the_averaged_probabilities():
                                            images, True))
   assert result['accuracy'] == pytest.approx(np.mean(np.argmax(log_p, -1) == labels))
   assert result['loss'] == pytest.approx(float(np.mean(-log_p[np.arange(n), labels])), rel=1e-5)
+
+
+def options(config):
+  return dict(schedule=optax.constant_schedule(config.learning_rate), seed=0,
+              ema_decay=config.ema_decay, num_classes=4, mixup_alpha=config.augment.mixup_alpha,
+              cutmix_alpha=config.augment.cutmix_alpha)
+
+
+@pytest.mark.parametrize('num_devices', [1, 8])
+def test_four_steps_per_dispatch_give_what_four_dispatches_give(num_devices):
+  config = tiny_config(learning_rate=1e-2, ema_decay=0.9, model__dropout=0.2,
+                       augment__mixup_alpha=0.4)
+  one_by_one, m1 = run_steps(config, num_devices, num_steps=4)
+  devices = jax.local_devices()[:num_devices]
+  mesh = steps.make_mesh(devices)
+  state = steps.replicate(make_state(config), mesh)
+  batches = [batch_of(32, num_devices, seed=i) for i in range(4)]
+  stacked = {key: np.stack([b[key] for b in batches], axis=1) for key in batches[0]}
+  state, metrics = steps.pmap_train_steps(devices, **options(config))(
+      state, steps.shard_batch(stacked, mesh))
+  metrics = jax.device_get(metrics)
+  assert metrics['count'].shape == (4,) and int(state.step) == 4
+  assert max_abs_diff(one_by_one.params, state.params) < 1e-5
+  assert max_abs_diff(one_by_one.ema_params, state.ema_params) < 1e-5
+  assert max_abs_diff(one_by_one.batch_stats, state.batch_stats) < 1e-5
+  np.testing.assert_allclose(metrics['loss_sum'], [m['loss_sum'] for m in m1], rtol=1e-5)
+  np.testing.assert_array_equal(metrics['count'], [m['count'] for m in m1])
+
+
+@pytest.mark.parametrize('num_devices,k', [(1, 1), (2, 3), (8, 4)])
+def test_resident_steps_train_on_the_batches_the_host_would_send(num_devices, k):
+  config = tiny_config(learning_rate=1e-2, model__dropout=0.2)
+  batches = [batch_of(32, num_devices, seed=i) for i in range(k)]
+  devices = jax.local_devices()[:num_devices]
+  mesh = steps.make_mesh(devices)
+  p_host = steps.pmap_train_step(devices, **options(config))
+  host = steps.replicate(make_state(config), mesh)
+  for b in batches:
+    host, _ = p_host(host, steps.shard_batch(b, mesh))
+  # The same examples as one resident array, and per-device orders that pick them out again.
+  images = np.concatenate([b['image'].reshape(-1, SIZE, SIZE, 3) for b in batches])
+  labels = np.concatenate([b['label'].reshape(-1) for b in batches])
+  rng = np.random.default_rng(0)
+  shuffle = rng.permutation(len(labels))  # resident arrays in any order; `order` undoes it
+  data = steps.replicate({'image': images[shuffle], 'label': labels[shuffle]}, mesh)
+  order = np.argsort(shuffle)  # order[i] = where example i now is
+  per_device = 32 // num_devices
+  orders = steps.shard_batch(batching.device_orders(order, k, num_devices, per_device), mesh)
+  resident = steps.replicate(make_state(config), mesh)
+  p_resident = steps.pmap_resident_train_steps(devices, num_steps=k, per_device=per_device,
+                                               **options(config))
+  resident, metrics = p_resident(resident, data, orders, np.int32(0))
+  assert jax.device_get(metrics)['count'].shape == (k,)
+  tolerance = 0.0 if k == 1 else 1e-5  # one step is the same program; a scan may round apart
+  assert max_abs_diff(host.params, resident.params) <= tolerance
+  assert max_abs_diff(host.batch_stats, resident.batch_stats) <= max(tolerance, 1e-7)

@@ -1,0 +1,182 @@
+"""How batches reach the compiled steps: from the host, or from arrays resident on the devices.
+
+`data.where=host` (HostFeed): tf.data gathers (and, with augment.where=host, augments with
+Albumentations) each batch on the host and copies it to the devices; `steps_per_dispatch` batches
+go in one compiled call. `data.where=device` (DeviceFeed): the decoded training set is put on every
+device once, the validation share of this process once; each epoch the host uploads only the
+epoch's example order (4 bytes per image), and gathering, device augmentation, mixup/CutMix and
+the whole evaluation run inside compiled code, `steps_per_dispatch` steps per call.
+
+The epoch order is the host path's own seeded permutation (rockjax/data/batching.py), cut the same
+way over processes and devices, so both feeds train on exactly the same batches: with
+augment.where=device (or no augmentation) they give the same metrics, and a resumed run the same
+epochs as an uninterrupted one.
+
+Each feed's `train(state, epoch)` yields (state, metrics) once per dispatch; `evaluate(state)`
+returns the exact loss and accuracy over the validation set.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from rockjax.augment import presets
+from rockjax.data import batching
+from rockjax.errors import ConfigError
+from rockjax.training import runtime, steps
+
+
+def step_options(config, schedule, num_classes: int) -> dict:
+  """The train step's keyword arguments for this config."""
+  return dict(schedule=schedule, seed=config.seed, label_smoothing=config.label_smoothing,
+              augment_spec=presets.device_spec(config.augment),
+              mixup_alpha=config.augment.mixup_alpha, cutmix_alpha=config.augment.cutmix_alpha,
+              num_classes=num_classes, ema_decay=config.ema_decay)
+
+
+def make_feed(config, rt: runtime.Runtime, dataset, schedule):
+  feed = DeviceFeed if config.data.where == 'device' else HostFeed
+  return feed(config, rt, dataset, schedule)
+
+
+def host_pipeline(config):
+  """rockjax/data/pipeline.py (which imports TensorFlow) for data.where=host, else None; a
+  ConfigError when TensorFlow cannot be imported. Called before a workdir is claimed."""
+  if config.data.where != 'host':
+    return None
+  try:
+    from rockjax.data import pipeline
+  except ImportError as e:
+    raise ConfigError(f'config.data.where: the host input pipeline needs TensorFlow (tf.data), '
+                      f'which cannot be imported ({e}); use --config.data.where=device '
+                      '(with augment.where=device)') from e
+  return pipeline
+
+
+def evaluate(p_eval, state, image_set, config, rt: runtime.Runtime) -> dict:
+  """Exact loss and accuracy over every example of `image_set`, batch by batch from the host
+  (padded batches are masked)."""
+  totals = []
+  for batch in batching.eval_batches(
+      image_set.images, image_set.labels, global_batch=config.eval_batch_size,
+      num_devices=rt.num_devices, process_index=rt.process_index,
+      process_count=rt.process_count):
+    batch.pop('index')
+    metrics, _ = p_eval(state, steps.shard_batch(batch, rt.mesh))
+    totals.append(metrics)
+  return sum_eval_metrics(jax.device_get(totals))
+
+
+def sum_eval_metrics(per_batch: list[dict]) -> dict:
+  count = sum(float(t['count']) for t in per_batch)
+  return dict(loss=sum(float(t['loss_sum']) for t in per_batch) / count,
+              accuracy=sum(float(t['correct']) for t in per_batch) / count, count=int(count))
+
+
+def split_steps(dispatch_metrics: list[dict]) -> list[dict]:
+  """Per-step metrics on the host from per-dispatch ones (scalars, or stacked [K])."""
+  out = []
+  for m in dispatch_metrics:
+    if np.ndim(m['count']) == 0:
+      out.append(m)
+    else:
+      out += [{key: value[i] for key, value in m.items()} for i in range(len(m['count']))]
+  return out
+
+
+class HostFeed:
+  """data.where=host: batches from the tf.data pipeline, K of them per dispatch."""
+
+  def __init__(self, config, rt: runtime.Runtime, dataset, schedule):
+    self._pipeline = host_pipeline(config)
+    self.config, self.rt, self.dataset = config, rt, dataset
+    self.k = config.steps_per_dispatch
+    self.augmenter = (presets.host_augmenter(config.augment, config.data.image_size)
+                      if config.augment.where == 'host' else None)
+    options = step_options(config, schedule, len(dataset.class_names))
+    self.p_train = (steps.pmap_train_step(rt.devices, **options) if self.k == 1 else
+                    steps.pmap_train_steps(rt.devices, **options))
+    self.p_eval = steps.pmap_eval_step(rt.devices, test_time_flip=config.test_time_flip)
+
+  def train(self, state, epoch: int):
+    config, rt = self.config, self.rt
+    batches = self._pipeline.train_batches(
+        self.dataset.train.images, self.dataset.train.labels, global_batch=config.batch_size,
+        num_devices=rt.num_devices, seed=config.seed, epoch=epoch, augmenter=self.augmenter,
+        deterministic=config.data.deterministic, process_index=rt.process_index,
+        process_count=rt.process_count)
+    if self.k == 1:
+      for batch in batches:
+        state, metrics = self.p_train(state, steps.shard_batch(batch, rt.mesh))
+        yield state, metrics
+      return
+    group = []
+    for batch in batches:
+      group.append(batch)
+      if len(group) == self.k:
+        state, metrics = self._dispatch(state, group)
+        group = []
+        yield state, metrics
+    if group:
+      state, metrics = self._dispatch(state, group)
+      yield state, metrics
+
+  def _dispatch(self, state, group: list[dict]):
+    stacked = {key: np.stack([b[key] for b in group], axis=1) for key in group[0]}
+    return self.p_train(state, steps.shard_batch(stacked, self.rt.mesh))
+
+  def evaluate(self, state) -> dict:
+    return evaluate(self.p_eval, state, self.dataset.val, self.config, self.rt)
+
+
+class DeviceFeed:
+  """data.where=device: the data sets resident on the devices; K steps per dispatch."""
+
+  def __init__(self, config, rt: runtime.Runtime, dataset, schedule):
+    self.config, self.rt, self.dataset = config, rt, dataset
+    train, val = dataset.train, dataset.val
+    self.local_batch, self.per_device = batching.local_batch_sizes(
+        config.batch_size, rt.num_devices, rt.process_count)
+    self.num_steps = batching.steps_per_epoch(len(train), config.batch_size)
+    val_arrays, num_val_batches = batching.stacked_eval_arrays(
+        val.images, val.labels, global_batch=config.eval_batch_size, num_devices=rt.num_devices,
+        process_index=rt.process_index, process_count=rt.process_count)
+    resident_mb = (train.images.nbytes + train.labels.nbytes
+                   + sum(v.nbytes for v in val_arrays.values()) / rt.num_devices) / 2**20
+    if resident_mb > config.data.device_memory_mb:
+      raise ConfigError(
+          f'config.data.device_memory_mb: the decoded data set needs {resident_mb:.0f} MiB on '
+          f'each device, over the budget of {config.data.device_memory_mb} MiB; raise it if the '
+          'devices have room, or use --config.data.where=host')
+    self.train_data = steps.replicate({'image': train.images, 'label': train.labels}, rt.mesh)
+    self.val_data = steps.shard_batch(val_arrays, rt.mesh)
+    self.options = step_options(config, schedule, len(dataset.class_names))
+    self._compiled = {}
+    self.p_eval = steps.pmap_resident_eval(
+        rt.devices, num_batches=num_val_batches, per_device=val_arrays['image'].shape[1]
+        // num_val_batches, test_time_flip=config.test_time_flip)
+
+  def _train_fn(self, num_steps: int):
+    """One compiled function per number of steps in a dispatch (K, and the epoch's remainder)."""
+    if num_steps not in self._compiled:
+      self._compiled[num_steps] = steps.pmap_resident_train_steps(
+          self.rt.devices, num_steps=num_steps, per_device=self.per_device, **self.options)
+    return self._compiled[num_steps]
+
+  def train(self, state, epoch: int):
+    config, rt = self.config, self.rt
+    order = batching.epoch_order(len(self.dataset.train), config.seed, epoch, rt.process_index,
+                                 rt.process_count)
+    orders = steps.shard_batch(batching.device_orders(order, self.num_steps, rt.num_devices,
+                                                      self.per_device), rt.mesh)
+    k = config.steps_per_dispatch
+    for first in range(0, self.num_steps, k):
+      n = min(k, self.num_steps - first)
+      state, metrics = self._train_fn(n)(state, self.train_data, orders, np.int32(first))
+      yield state, metrics
+
+  def evaluate(self, state) -> dict:
+    per_batch = jax.device_get(self.p_eval(state, self.val_data))
+    num_batches = len(per_batch['count'])
+    return sum_eval_metrics([{k: v[b] for k, v in per_batch.items()} for b in range(num_batches)])

@@ -1,0 +1,84 @@
+"""Feeding the steps: the device-resident path trains on exactly the host path's batches, K steps
+per dispatch change only rounding, resuming gives the same epochs, and bad settings are refused."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from rockjax import configlib, errors
+from rockjax.training import feeding, loop
+from helpers import tiny_config
+
+TIMING = ('images_per_s', 'epoch_seconds', 'elapsed_seconds', 'eta_seconds')
+
+
+def records(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in f]
+
+
+def recipe(**overrides):
+  """Device augmentation, mixup/CutMix, dropout, a weight EMA and test-time flips: everything
+  that runs inside the compiled step, on 2 devices."""
+  return tiny_config(num_epochs=2, num_devices=2, augment__where='device',
+                     augment__preset='strong', augment__mixup_alpha=0.2,
+                     augment__cutmix_alpha=1.0, ema_decay=0.9, model__dropout=0.1,
+                     test_time_flip=True, eval_batch_size=48, **overrides)
+
+
+@pytest.fixture(scope='module')
+def host_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('host'))
+  loop.train_and_evaluate(recipe(), workdir)
+  return records(workdir)
+
+
+def test_device_resident_data_gives_the_host_paths_metrics_exactly(host_run, tmp_path):
+  loop.train_and_evaluate(recipe(data__where='device'), str(tmp_path))
+  assert records(tmp_path) == host_run
+
+
+@pytest.mark.parametrize('where', ['host', 'device'])
+def test_several_steps_per_dispatch_change_only_rounding(host_run, tmp_path, where):
+  loop.train_and_evaluate(recipe(data__where=where, steps_per_dispatch=4), str(tmp_path))
+  got = records(tmp_path)
+  assert [r['step'] for r in got] == [r['step'] for r in host_run]
+  for a, b in zip(got, host_run):
+    for key in ('train_loss', 'train_accuracy', 'val_loss', 'val_accuracy', 'learning_rate'):
+      assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-4), (a['epoch'], key)
+
+
+def test_device_path_resumes_to_the_same_epochs(host_run, tmp_path):
+  config = recipe(data__where='device', steps_per_dispatch=5)
+  first = config.copy_and_resolve_references()
+  first.num_epochs = 1
+  loop.train_and_evaluate(first, str(tmp_path / 'resumed'))
+  loop.train_and_evaluate(config, str(tmp_path / 'resumed'))
+  loop.train_and_evaluate(config, str(tmp_path / 'whole'))
+  assert records(tmp_path / 'resumed') == records(tmp_path / 'whole')
+
+
+def test_host_augmentation_cannot_feed_device_resident_data():
+  config = tiny_config(augment__preset='flip')
+  config.data.where = 'device'
+  with pytest.raises(errors.ConfigError, match='config.data.where: data.where=device'):
+    configlib.validate(config)
+  config.augment.preset = 'none'  # nothing to do on the host: fine
+  configlib.validate(config)
+
+
+def test_data_over_the_device_budget_is_refused_before_training(tmp_path):
+  config = tiny_config(data__where='device', data__device_memory_mb=1, data__image_size=32,
+                       data__synthetic__num_per_class=200)  # 600 x 3 KiB training images
+  with pytest.raises(errors.ConfigError, match='needs [0-9]+ MiB on each device'):
+    loop.train_and_evaluate(config, str(tmp_path))
+  assert not os.path.exists(tmp_path / 'metrics.jsonl')
+
+
+def test_per_step_metrics_come_back_from_scalars_or_stacks():
+  plain = dict(count=np.int32(8), loss_sum=np.float32(1.0))
+  stacked = dict(count=np.array([8, 8]), loss_sum=np.array([2.0, 3.0]))
+  steps = feeding.split_steps([plain, stacked])
+  assert [float(s['loss_sum']) for s in steps] == [1.0, 2.0, 3.0]
