@@ -1,22 +1,30 @@
-"""Throughput, compile time, input pipeline and predict latency, with the Keras peer, in one process.
+"""Training throughput against the Keras peer, the two input paths, and predict latency, in one
+process on this machine (CPU).
 
-    python scripts/benchmark.py [--quick] [--json=results.json]
+    python scripts/benchmark.py [--quick] [--json=results.json] [--no_keras] [--sections=...]
 
-Measures, on this machine, after warm-up:
-  1. train-step images/s of SeedCNN and ResidualCNN at 32 and 64 px (the pmap step the trainer uses),
-  2. compile time (first finished step),
-  3. input-pipeline images/s for each augmentation preset (tf.data + Albumentations, no training),
-  4. predict latency at batch 1 (p50, p99) and throughput at a large batch (jitted, as --mode=predict),
-  5. the same reference residual net in Keras 3 (TensorFlow backend): same input, batch, optimizer and
-     number of steps, timed the same way and alternating with rockjax; ratios rockjax / Keras.
-Timing rounds alternate between the contenders so that background load hits both alike. Absolute
-numbers depend on the machine; compare ratios measured in one run.
+Sections (all by default; --sections=train,paths,predict picks some):
+  train    train-step images/s and compile time of the shipped networks (configs/baseline.py and
+           configs/residual.py at 32 px, configs/rocks.py at 96 px; the reference also at 64 px in
+           a full run), the rocks and reference nets beside the same network in Keras 3
+           (scripts/peers.py), alternating; ratio rockjax / Keras.
+  paths    one epoch of configs/rocks.py (96 px, strong augmentation) on the generated set, end to
+           end: the host path (tf.data + Albumentations) against the device-resident path
+           (data.where=device, augmentation in the step) with 1 and 8 steps per dispatch, beside
+           the step alone on batches already on the device; and the host pipeline alone with 1 and
+           2 tf.data threads.
+  predict  batch-1 latency (p50, p99) and batch-256 throughput of the predictor --mode=predict
+           uses, beside the same function with the weights as arguments, the exported SavedModel
+           and Keras' predict_on_batch.
+Timing rounds alternate between contenders so that background load hits them alike; compare
+ratios measured in one run, not absolute numbers across machines.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -26,316 +34,275 @@ import time
 import _bootstrap  # noqa: F401  (the repository root on sys.path)
 import jax
 import numpy as np
+import peers
 
 from rockjax import configlib, models
 from rockjax.augment import presets
-from rockjax.data import pipeline
+from rockjax.data import dataset as datasets
 from rockjax.serving import predictor as predictors
-from rockjax.training import optim, state as states, steps
+from rockjax.training import feeding, optim, runtime, state as states, steps
 
 NUM_CLASSES = 4
-CONFIG_FILES = {'SeedCNN': 'baseline.py', 'ResidualCNN': 'residual.py'}
 
 
-def model_config(name: str, **overrides):
-  """The shipped config of that network (configs/baseline.py or configs/residual.py)."""
-  c = configlib.load_config_file(os.path.join(_bootstrap.ROOT, 'configs', CONFIG_FILES[name]))
-  for k, v in overrides.items():
-    configlib.set_value(c, k.replace('__', '.'), v)
+def shipped_config(name: str, **overrides):
+  """configs/<name>.py with overrides (keyword names use '__' for '.')."""
+  c = configlib.load_config_file(os.path.join(_bootstrap.ROOT, 'configs', f'{name}.py'))
+  for key, value in overrides.items():
+    configlib.set_value(c, key.replace('__', '.'), value)
+  configlib.validate(c)
   return c
 
 
-def fake_batches(n: int, size: int, batch: int, seed: int = 0):
-  rng = np.random.default_rng(seed)
-  return [dict(image=rng.integers(0, 256, (1, batch, size, size, 3), dtype=np.uint8),
-               label=rng.integers(0, NUM_CLASSES, (1, batch)).astype(np.int32)) for _ in range(n)]
+def median_rates(contenders: dict, rounds: int, images_per_run: dict) -> dict:
+  """images/s of each contender (name -> callable running a fixed amount of work): median over
+  rounds, the contenders taking turns in every round."""
+  times = {name: [] for name in contenders}
+  for _ in range(rounds):
+    for name, run in contenders.items():
+      start = time.perf_counter()
+      run()
+      times[name].append(time.perf_counter() - start)
+  return {name: images_per_run[name] / float(np.median(t)) for name, t in times.items()}
 
 
-class RockjaxTrainer:
-  """The trainer's own pmap step on one device, fed device-resident batches."""
+class StepRunner:
+  """The trainer's pmap step on one device, on batches already on the device."""
 
-  def __init__(self, config, size: int, batch: int, device_augment: str | None = None):
+  def __init__(self, config, batch: int, augment: str | None = None, num_steps: int = 5):
+    size = config.data.image_size
     devices = jax.local_devices()[:1]
     self.mesh = steps.make_mesh(devices)
     model = models.create_model(config.model, NUM_CLASSES, bn_axis_name=steps.AXIS)
     schedule = optim.learning_rate_schedule(config, 100)
-    tx = optim.create_optimizer(config, schedule)
-    state = states.create_train_state(model, tx, jax.random.PRNGKey(0), size)
-    self.num_params = int(sum(x.size for x in jax.tree.leaves(state.params))
-                          + sum(x.size for x in jax.tree.leaves(state.batch_stats)))
+    state = states.create_train_state(model, optim.create_optimizer(config, schedule),
+                                      jax.random.PRNGKey(0), size)
+    self.num_params = int(sum(x.size for x in jax.tree.leaves((state.params, state.batch_stats))))
     self.state = steps.replicate(state, self.mesh)
-    spec = presets.spec_with_defaults(device_augment) if device_augment else None
-    self.step = steps.pmap_train_step(devices, schedule=schedule, seed=0, label_smoothing=0.0,
-                                      augment_spec=spec)
-    self.batches = [steps.shard_batch(b, self.mesh) for b in fake_batches(4, size, batch)]
+    spec = presets.spec_with_defaults(augment) if augment else None
+    self.step = steps.pmap_train_step(devices, schedule=schedule, seed=0, augment_spec=spec)
+    rng = np.random.default_rng(0)
+    self.batches = [steps.shard_batch(dict(
+        image=rng.integers(0, 256, (1, batch, size, size, 3), dtype=np.uint8),
+        label=rng.integers(0, NUM_CLASSES, (1, batch)).astype(np.int32)), self.mesh)
+        for _ in range(2)]
+    self.num_steps, self.images = num_steps, batch * num_steps
     start = time.perf_counter()
     self.run(1)
     self.compile_seconds = time.perf_counter() - start
 
-  def run(self, n: int) -> None:
+  def run(self, n: int | None = None) -> None:
     metrics = None
-    for i in range(n):
-      self.state, metrics = self.step(self.state, self.batches[i % len(self.batches)])
+    for i in range(self.num_steps if n is None else n):
+      self.state, metrics = self.step(self.state, self.batches[i % 2])
     jax.block_until_ready(metrics)
 
 
-def keras_residual(size: int, num_classes: int = NUM_CLASSES):
-  """The reference residual CNN, as the reference wrote it (Keras 3)."""
-  import keras
-  from keras import layers
-  he = keras.initializers.HeNormal()
-  inputs = keras.Input((size, size, 3))
-  x = layers.Rescaling(1 / 255)(inputs)
-  x = layers.Conv2D(16, 7, padding='same', activation='relu', kernel_initializer=he)(x)
-  x = layers.BatchNormalization()(x)
-  x = layers.MaxPooling2D()(x)
-  x = layers.Dropout(0.2)(x)
-  widths, shortcuts = (32, 64, 128, 256), (5, 3, 3, 3)
-  for i, (w, k) in enumerate(zip(widths, shortcuts)):
-    shortcut = layers.Conv2D(w, k, padding='same', activation='relu', kernel_initializer=he)(x)
-    y = x
-    for j in range(3):
-      y = layers.Conv2D(w, 3, padding='same', activation='relu', kernel_initializer=he)(y)
-      if j < 2:
-        y = layers.BatchNormalization()(y)
-    x = layers.BatchNormalization()(layers.Add()([y, shortcut]))
-    x = layers.MaxPooling2D()(x)
-    if i < len(widths) - 1:
-      x = layers.Dropout(0.2)(x)
-  x = layers.GlobalAveragePooling2D()(x)
-  outputs = layers.Dense(num_classes, kernel_initializer=he)(x)
-  model = keras.Model(inputs, outputs)
-  model.compile(optimizer=keras.optimizers.Adam(1e-4),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-  return model
-
-
-class KerasTrainer:
-  def __init__(self, size: int, batch: int):
-    self.model = keras_residual(size)
+class KerasRunner:
+  def __init__(self, config, batch: int, num_steps: int = 5):
+    size = config.data.image_size
+    self.model = peers.keras_model(config.model, size, NUM_CLASSES, config.learning_rate)
     self.num_params = int(self.model.count_params())
     rng = np.random.default_rng(0)
     self.batches = [(rng.integers(0, 256, (batch, size, size, 3)).astype(np.float32),
-                     rng.integers(0, NUM_CLASSES, batch).astype(np.int32)) for _ in range(4)]
+                     rng.integers(0, NUM_CLASSES, batch).astype(np.int32)) for _ in range(2)]
+    self.num_steps, self.images = num_steps, batch * num_steps
     start = time.perf_counter()
-    self.run(1)
+    self.model.train_on_batch(*self.batches[0])
     self.compile_seconds = time.perf_counter() - start
 
-  def run(self, n: int) -> None:
-    for i in range(n):
-      x, y = self.batches[i % len(self.batches)]
-      self.model.train_on_batch(x, y)
+  def run(self) -> None:
+    for i in range(self.num_steps):
+      self.model.train_on_batch(*self.batches[i % 2])
 
 
-def alternate(contenders: dict, steps_per_round: int, rounds: int, batch: int) -> dict:
-  """images/s of each contender: median over rounds, the contenders taking turns each round."""
-  times = {name: [] for name in contenders}
-  for _ in range(rounds):
-    for name, c in contenders.items():
-      start = time.perf_counter()
-      c.run(steps_per_round)
-      times[name].append(time.perf_counter() - start)
-  return {name: batch * steps_per_round / float(np.median(t)) for name, t in times.items()}
+def train_section(quick: bool, keras: bool) -> list[dict]:
+  rows = [('baseline', 32, False), ('residual', 32, True), ('rocks', 96, True)]
+  if not quick:
+    rows.insert(2, ('residual', 64, True))
+  rounds = 3 if quick else 5
+  out = []
+  for name, size, with_keras in rows:
+    config = shipped_config(name, data__image_size=size)
+    batch = config.batch_size
+    num_steps = max(2, (160 if quick else 640) // (batch * (size // 32) ** 2))
+    contenders = {'rockjax': StepRunner(config, batch, num_steps=num_steps)}
+    if with_keras and keras:
+      contenders['keras'] = KerasRunner(config, batch, num_steps=num_steps)
+    rates = median_rates({k: c.run for k, c in contenders.items()}, rounds,
+                         {k: c.images for k, c in contenders.items()})
+    row = dict(config=name, model=config.model.name, size=size, batch=batch,
+               images_per_s=rates['rockjax'], compile_seconds=contenders['rockjax'].compile_seconds,
+               num_params=contenders['rockjax'].num_params)
+    if 'keras' in contenders:
+      row.update(keras_images_per_s=rates['keras'], keras_num_params=contenders['keras'].num_params,
+                 ratio_vs_keras=rates['rockjax'] / rates['keras'])
+    out.append(row)
+    print(f'train  {name:<9} {size:>3}px batch {batch:<3} {rates["rockjax"]:7.0f} img/s  compile '
+          f'{row["compile_seconds"]:5.1f}s  params {row["num_params"]:,}'
+          + (f'  | keras {rates["keras"]:7.0f} img/s (params {row["keras_num_params"]:,})  '
+             f'ratio {row["ratio_vs_keras"]:.2f}x' if 'ratio_vs_keras' in row else ''), flush=True)
+  return out
 
 
-def latency(fn, runs: int) -> tuple[float, float]:
+def _feed_epoch(feed, state, epoch: int):
+  for state, metrics in feed.train(state, epoch):
+    pass
+  jax.block_until_ready(metrics)
+  return state
+
+
+def paths_section(quick: bool) -> dict:
+  """One epoch of the rocks recipe end to end by each path, alternating, beside the step alone."""
+  base = shipped_config('rocks', num_devices=1, data__synthetic__num_per_class=128 if quick else 320)
+  rt = runtime.make_runtime(base)
+  dataset = datasets.load_dataset(base)
+  spe = len(dataset.train) // base.batch_size
+  images = spe * base.batch_size
+  variants = {
+      'host path (tf.data + Albumentations)': dict(),
+      'device path, 1 step per dispatch': dict(data__where='device', augment__where='device'),
+      'device path, 8 steps per dispatch': dict(data__where='device', augment__where='device',
+                                                steps_per_dispatch=8),
+  }
+  contenders, epochs = {}, {}
+  for label, overrides in variants.items():
+    config = shipped_config('rocks', num_devices=1, **overrides)
+    schedule = optim.learning_rate_schedule(config, spe)
+    model = models.create_model(config.model, len(dataset.class_names), bn_axis_name=steps.AXIS)
+    state = steps.replicate(states.create_train_state(
+        model, optim.create_optimizer(config, schedule), jax.random.PRNGKey(0),
+        config.data.image_size), rt.mesh)
+    feed = feeding.make_feed(config, rt, dataset, schedule)
+    box = {'state': _feed_epoch(feed, state, 1)}  # compiles
+    epochs[label] = 1
+
+    def run(feed=feed, box=box, label=label):
+      epochs[label] += 1
+      box['state'] = _feed_epoch(feed, box['state'], epochs[label])
+    contenders[label] = run
+  step = StepRunner(base, base.batch_size, augment='strong', num_steps=spe)
+  contenders['step alone (strong augmentation in the step)'] = step.run
+  contenders['step alone (no augmentation)'] = StepRunner(base, base.batch_size,
+                                                          num_steps=spe).run
+  rates = median_rates(contenders, 2 if quick else 3, {k: images for k in contenders})
+  host = rates['host path (tf.data + Albumentations)']
+  alone = rates['step alone (strong augmentation in the step)']
+  for label, rate in rates.items():
+    print(f'paths  {label:<46} {rate:7.1f} img/s  ({rate / host:.2f}x the host path, '
+          f'{rate / alone:.2f}x the step alone)', flush=True)
+  threads = {}
+  augmenter = presets.host_augmenter(base.augment, base.data.image_size)
+  from rockjax.data import pipeline
+  for n in (1, 2):
+    start, count = time.perf_counter(), 0
+    for epoch in (1, 2):  # the first warms tf.data up; both are counted (same work each)
+      for b in pipeline.train_batches(dataset.train.images, dataset.train.labels,
+                                      global_batch=base.batch_size, num_devices=1, seed=0,
+                                      epoch=epoch, augmenter=augmenter, threads=n):
+        count += b['label'].size
+    threads[n] = count / (time.perf_counter() - start)
+    print(f'paths  host pipeline alone (strong, 96 px), {n} thread(s): {threads[n]:7.0f} img/s',
+          flush=True)
+  return dict(images_per_epoch=images, epoch_images_per_s=rates,
+              device_k8_vs_step_without_augmentation=(
+                  rates['device path, 8 steps per dispatch'] / rates['step alone (no augmentation)']),
+              device_k1_vs_host=rates['device path, 1 step per dispatch'] / host,
+              device_k8_vs_host=rates['device path, 8 steps per dispatch'] / host,
+              device_k8_vs_step_alone=rates['device path, 8 steps per dispatch'] / alone,
+              host_pipeline_images_per_s_by_threads=threads)
+
+
+def latency_ms(fn, runs: int) -> tuple[float, float]:
   fn()
   fn()
-  t = []
+  times = []
   for _ in range(runs):
     start = time.perf_counter()
     fn()
-    t.append(time.perf_counter() - start)
-  ms = 1000 * np.asarray(t)
+    times.append(time.perf_counter() - start)
+  ms = 1000 * np.asarray(times)
   return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def pipeline_rate(preset: str, size: int, batch: int, n_images: int) -> float:
-  c = configlib.base_config()
-  c.augment.preset = preset
-  augmenter = presets.host_augmenter(c.augment, size)
-  images = np.random.default_rng(0).integers(0, 256, (n_images, size, size, 3), dtype=np.uint8)
-  labels = np.zeros(n_images, np.int32)
-  best = 0.0
-  for epoch in (1, 2):  # the first epoch warms up tf.data; report the second
-    start = time.perf_counter()
-    count = 0
-    for b in pipeline.train_batches(images, labels, global_batch=batch, num_devices=1,
-                                          seed=0, epoch=epoch, augmenter=augmenter):
-      count += b['label'].size
-    best = count / (time.perf_counter() - start)
-  return best
-
-
-def main() -> int:
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--quick', action='store_true', help='a reduced run (< 3 min on 2 cores)')
-  parser.add_argument('--json', default='', help='also write the results to this JSON file')
-  parser.add_argument('--batch', type=int, default=32, help='global batch (default: the config)')
-  parser.add_argument('--no_keras', action='store_true', help='skip the Keras peer')
-  args = parser.parse_args()
-  quick = args.quick
-  batch = args.batch
-  steps_per_round, rounds = (5, 3) if quick else (20, 5)
-  results = dict(date=datetime.date.today().isoformat(), machine=platform.platform(),
-                 processor=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
-                 jax_backend=jax.default_backend(), devices=[str(d) for d in jax.local_devices()],
-                 batch=batch, quick=quick, libraries={},
-                 xla_flags=os.environ.get('XLA_FLAGS', ''))
-  import importlib.metadata as md
-  for lib in ('jax', 'jaxlib', 'flax', 'optax', 'tensorflow-cpu', 'tensorflow', 'keras',
-              'albumentations'):
-    try:
-      results['libraries'][lib] = md.version(lib)
-    except md.PackageNotFoundError:
-      pass
-  print(f'rockjax benchmark on {results["processor"]} ({results["cpu_count"]} cores), '
-        f'{results["jax_backend"]}, batch {batch}{" (quick)" if quick else ""}', flush=True)
-
-  # 1 + 2 + 5: training, with the Keras peer alternating on the residual net at 32 px.
-  train_rows = []
-  sizes = (32,) if quick else (32, 64)
-  for size in sizes:
-    for name in ('SeedCNN', 'ResidualCNN'):
-      contenders = {'rockjax': RockjaxTrainer(model_config(name), size, batch)}
-      keras_here = name == 'ResidualCNN' and not args.no_keras
-      if keras_here:
-        contenders['keras'] = KerasTrainer(size, batch)
-      rates = alternate(contenders, steps_per_round, rounds, batch)
-      row = dict(model=name, size=size, images_per_s=rates['rockjax'],
-                 compile_seconds=contenders['rockjax'].compile_seconds,
-                 num_params=contenders['rockjax'].num_params)
-      if keras_here:
-        row.update(keras_images_per_s=rates['keras'], keras_num_params=contenders['keras'].num_params,
-                   keras_first_step_seconds=contenders['keras'].compile_seconds,
-                   ratio=rates['rockjax'] / rates['keras'])
-      train_rows.append(row)
-      print(f'train  {name:<12} {size:>3}px  {rates["rockjax"]:8.0f} img/s  compile '
-            f'{row["compile_seconds"]:5.1f}s  params {row["num_params"]:,}'
-            + (f'  | keras {rates["keras"]:8.0f} img/s (params {row["keras_num_params"]:,})  '
-               f'ratio {row["ratio"]:.2f}x' if keras_here else ''), flush=True)
-  results['train'] = train_rows
-  ref = next(r for r in train_rows if r['model'] == 'ResidualCNN' and r['size'] == 32)
-  results['train_images_per_s'] = ref['images_per_s']
-  if 'keras_images_per_s' in ref:
-    results['keras_train_images_per_s'] = ref['keras_images_per_s']
-    results['train_ratio_vs_keras'] = ref['ratio']
-    results['same_param_count'] = ref['num_params'] == ref['keras_num_params']
-
-  # Levers: the conv formulation (always), and in a full run batch size, bfloat16, block order,
-  # and augmentation inside the step.
-  levers = []
-  lever_list = [('conv_impl=xla (plain XLA convs)', model_config('ResidualCNN',
-                                                                  model__conv_impl='xla'), batch,
-                 None),
-                ('device aug flip_bright', model_config('ResidualCNN'), batch, 'flip_bright')]
-  if not quick:
-    lever_list += [('batch 128', model_config('ResidualCNN'), 128, None),
-                   ('bfloat16', model_config('ResidualCNN', model__dtype='bfloat16'), batch, None),
-                   ('bn_relu', model_config('ResidualCNN', model__block_order='bn_relu'), batch,
-                    None),
-                   ('device aug strong', model_config('ResidualCNN'), batch, 'strong')]
-  base = RockjaxTrainer(model_config('ResidualCNN'), 32, batch)
-  for label, cfg, b, dev_aug in lever_list:
-    t = RockjaxTrainer(cfg, 32, b, dev_aug)
-    times = {'default': [], 'lever': []}
-    for _ in range(rounds):  # alternating with the default configuration, side by side
-      for name, trainer, n in (('default', base, batch), ('lever', t, b)):
-        start = time.perf_counter()
-        trainer.run(steps_per_round)
-        times[name].append((time.perf_counter() - start) / (n * steps_per_round))
-    rate = 1.0 / float(np.median(times['lever']))
-    ratio = float(np.median(times['default'])) / float(np.median(times['lever']))
-    levers.append(dict(lever=label, batch=b, images_per_s=rate, ratio_vs_default=ratio))
-    print(f'lever  {label:<32} {rate:8.0f} img/s  ({ratio:.2f}x the default, side by side)',
-          flush=True)
-  results['levers'] = levers
-
-  # Profile: forward vs forward+backward of the reference net, per conv formulation.
-  profile = {}
-  for impl in ('xla', 'auto'):
-    cfg = model_config('ResidualCNN', model__conv_impl=impl)
-    model = models.create_model(cfg.model, NUM_CLASSES)
-    x = fake_batches(1, 32, batch)[0]['image'][0]
-    v = model.init(jax.random.PRNGKey(0), x, train=False)
-
-    def loss(p, v=v, model=model, x=x):
-      out, _ = model.apply({'params': p, 'batch_stats': v['batch_stats']}, x, train=True,
-                           mutable=['batch_stats'], rngs={'dropout': jax.random.PRNGKey(1)})
-      return out.sum()
-    fwd, both = jax.jit(loss), jax.jit(jax.grad(loss))
-    f_ms = latency(lambda: jax.block_until_ready(fwd(v['params'])), 10 if quick else 30)[0]
-    b_ms = latency(lambda: jax.block_until_ready(both(v['params'])), 10 if quick else 30)[0]
-    profile[impl] = dict(forward_ms=f_ms, forward_backward_ms=b_ms)
-    print(f'profile conv_impl={impl:<5} forward {f_ms:6.1f} ms, forward+backward {b_ms:6.1f} ms '
-          f'per batch of {batch}', flush=True)
-  results['profile'] = profile
-
-  # 3: input pipeline per preset.
-  n_images = 1024 if quick else 4096
-  pipe = {}
-  for preset in ('none', 'flip', 'crop', 'flip_bright', 'strong'):
-    pipe[preset] = pipeline_rate(preset, 32, batch, n_images)
-    print(f'input  {preset:<12}  32px  {pipe[preset]:8.0f} img/s  '
-          f'({pipe[preset] / ref["images_per_s"]:.1f}x the ResidualCNN step)', flush=True)
-  results['pipeline_images_per_s'] = pipe
-
-  # 4: predict latency (batch 1) and throughput (large batch): the Predictor that --mode=predict
-  # uses (weights compiled in as constants), next to the same function taking them as arguments.
-  config = model_config('ResidualCNN')
+def predict_section(quick: bool, keras: bool) -> dict:
+  config = shipped_config('residual')
   model = models.create_model(config.model, NUM_CLASSES)
   variables = jax.jit(lambda: model.init(jax.random.PRNGKey(0), np.zeros((1, 32, 32, 3), np.uint8),
                                          train=False))()
   predictor = predictors.Predictor(config=config, class_names=[str(i) for i in range(NUM_CLASSES)],
-                                  model=model, variables=variables, epoch=0)
-  predict = jax.jit(predictor.predict_fn())  # (variables, images): weights as arguments
+                                   model=model, variables=variables, epoch=0)
+  as_arguments = jax.jit(predictor.predict_fn())
   one = np.random.default_rng(1).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
   runs = 100 if quick else 500
-  timings = {}
-  for _ in range(2):  # alternating, twice
-    timings.setdefault('constants', []).append(
-        latency(lambda: predictor.probabilities(one, batch_size=1), runs))
-    timings.setdefault('arguments', []).append(
-        latency(lambda: np.asarray(predict(variables, one)), runs))
-  p50, p99 = min(timings['constants'])
-  a50, a99 = min(timings['arguments'])
+  constants, arguments = [], []
+  for _ in range(2):  # alternating, twice; the better of the two
+    constants.append(latency_ms(lambda: predictor.probabilities(one, batch_size=1), runs))
+    arguments.append(latency_ms(lambda: np.asarray(as_arguments(variables, one)), runs))
+  (p50, p99), (a50, a99) = min(constants), min(arguments)
   big = np.repeat(one, 256, axis=0)
   predictor.probabilities(big)
-  start = time.perf_counter()
   reps = 3 if quick else 10
+  start = time.perf_counter()
   for _ in range(reps):
     predictor.probabilities(big)
-  results.update(predict_batch1_p50_ms=p50, predict_batch1_p99_ms=p99,
-                 predict_weights_as_arguments_batch1_p50_ms=a50,
-                 predict_weights_as_arguments_batch1_p99_ms=a99,
-                 predict_images_per_s_batch256=256 * reps / (time.perf_counter() - start))
-  print(f'predict rockjax batch-1 p50 {p50:.2f} ms p99 {p99:.2f} ms (weights as jit arguments '
-        f'instead of constants: p50 {a50:.2f} ms p99 {a99:.2f} ms); '
-        f'{results["predict_images_per_s_batch256"]:.0f} img/s at batch 256', flush=True)
-  # The exported SavedModel (jax2tf), loaded back and called as a server would call it.
+  out = dict(batch1_p50_ms=p50, batch1_p99_ms=p99, weights_as_arguments_batch1_p50_ms=a50,
+             weights_as_arguments_batch1_p99_ms=a99,
+             images_per_s_batch256=256 * reps / (time.perf_counter() - start))
+  print(f'predict rockjax batch-1 p50 {p50:.2f} ms p99 {p99:.2f} ms (weights as arguments: '
+        f'{a50:.2f} / {a99:.2f} ms); {out["images_per_s_batch256"]:.0f} img/s at batch 256',
+        flush=True)
   import tempfile
   import tensorflow as tf
   from jax.experimental import jax2tf
   with tempfile.TemporaryDirectory() as tmp:
     module = tf.Module()
-    tf_fn = jax2tf.convert(lambda x: predict(variables, x), polymorphic_shapes=['(b, 32, 32, 3)'],
-                           with_gradient=False)
+    tf_fn = jax2tf.convert(lambda x: as_arguments(variables, x),
+                           polymorphic_shapes=['(b, 32, 32, 3)'], with_gradient=False)
     module.serve = tf.function(lambda x: tf_fn(x), autograph=False,
                                input_signature=[tf.TensorSpec([None, 32, 32, 3], tf.uint8)])
     tf.saved_model.save(module, tmp)
     serve = tf.saved_model.load(tmp).serve
     one_tf = tf.constant(one)
-    sp50, sp99 = latency(lambda: serve(one_tf).numpy(), runs)
-  results.update(savedmodel_batch1_p50_ms=sp50, savedmodel_batch1_p99_ms=sp99)
-  print(f'predict SavedModel (jax2tf) batch-1 p50 {sp50:.2f} ms p99 {sp99:.2f} ms', flush=True)
-  if not args.no_keras:
-    kmodel = keras_residual(32)
+    out['savedmodel_batch1_p50_ms'], out['savedmodel_batch1_p99_ms'] = latency_ms(
+        lambda: serve(one_tf).numpy(), runs)
+  print(f'predict SavedModel (jax2tf) batch-1 p50 {out["savedmodel_batch1_p50_ms"]:.2f} ms',
+        flush=True)
+  if keras:
+    kmodel = peers.keras_model(config.model, 32, NUM_CLASSES)
     x1 = one.astype(np.float32)
-    kp50, kp99 = latency(lambda: kmodel.predict_on_batch(x1), runs)
-    results.update(keras_predict_batch1_p50_ms=kp50, keras_predict_batch1_p99_ms=kp99,
-                   predict_latency_ratio_vs_keras=p50 / kp50)
-    print(f'predict keras   batch-1 p50 {kp50:.2f} ms p99 {kp99:.2f} ms '
-          f'(rockjax/keras latency ratio {p50 / kp50:.2f})', flush=True)
+    out['keras_batch1_p50_ms'], out['keras_batch1_p99_ms'] = latency_ms(
+        lambda: kmodel.predict_on_batch(x1), runs)
+    print(f'predict Keras predict_on_batch batch-1 p50 {out["keras_batch1_p50_ms"]:.2f} ms',
+          flush=True)
+  return out
+
+
+def main() -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--quick', action='store_true', help='a reduced run (~4 min on 2 cores)')
+  parser.add_argument('--json', default='', help='also write the results to this JSON file')
+  parser.add_argument('--no_keras', action='store_true', help='skip the Keras peer')
+  parser.add_argument('--sections', default='train,paths,predict')
+  args = parser.parse_args()
+  sections = args.sections.split(',')
+  results = dict(date=datetime.date.today().isoformat(), machine=platform.platform(),
+                 processor=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
+                 jax_backend=jax.default_backend(), quick=args.quick,
+                 xla_flags=os.environ.get('XLA_FLAGS', ''), libraries={})
+  for lib in ('jax', 'jaxlib', 'flax', 'optax', 'tensorflow-cpu', 'keras', 'albumentations'):
+    try:
+      results['libraries'][lib] = importlib.metadata.version(lib)
+    except importlib.metadata.PackageNotFoundError:
+      pass
+  print(f'rockjax benchmark on {results["processor"]} ({results["cpu_count"]} cores), '
+        f'{results["jax_backend"]}{" (quick)" if args.quick else ""}', flush=True)
+  if 'train' in sections:
+    results['train'] = train_section(args.quick, not args.no_keras)
+  if 'paths' in sections:
+    results['paths'] = paths_section(args.quick)
+  if 'predict' in sections:
+    results['predict'] = predict_section(args.quick, not args.no_keras)
   if args.json:
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, 'w') as f:

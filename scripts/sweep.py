@@ -30,10 +30,14 @@ from rockjax.errors import UserError
 from rockjax.training import history
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file('config', None, 'Base config file.', lock_config=True)
-flags.DEFINE_multi_string('sweep', [], 'key=v1,v2,...: the values of one swept config field.')
-flags.DEFINE_string('root', None, 'Folder of the sweep (default: runs/sweep-<config>-<hash>).')
-flags.mark_flag_as_required('config')
+
+
+def define_flags() -> None:
+  """The command line's flags (defined when run as a script, not when imported)."""
+  config_flags.DEFINE_config_file('config', None, 'Base config file.', lock_config=True)
+  flags.DEFINE_multi_string('sweep', [], 'key=v1,v2,...: the values of one swept config field.')
+  flags.DEFINE_string('root', None, 'Folder of the sweep (default: runs/sweep-<config>-<hash>).')
+  flags.mark_flag_as_required('config')
 
 
 def split_values(text: str) -> list[str]:
@@ -225,4 +229,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)

@@ -2,6 +2,7 @@
 process-wide defaults (offline libraries, XLA flags) come from importing it, as in every entry point."""
 
 import os
+import sys
 import tempfile
 
 # Read once, when the JAX backend starts: must be set before any test imports jax.
@@ -9,6 +10,10 @@ os.environ['JAX_NUM_CPU_DEVICES'] = '8'
 os.environ['JAX_PLATFORMS'] = 'cpu'
 # Generated data and image caches go to a throwaway folder, shared by the session's subprocesses.
 os.environ['ROCKJAX_CACHE_DIR'] = tempfile.mkdtemp(prefix='rockjax-test-cache-')
+
+# The tests of scripts/ import the scripts as modules.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                'scripts'))
 
 import rockjax  # noqa: E402,F401  (rockjax/environment.py, before JAX starts)
 import jax  # noqa: E402

@@ -93,7 +93,7 @@ def test_the_cycle_finder_finds_cycles_and_only_cycles():
 def test_the_import_graph_is_read_from_the_source():
   graph = import_graph()
   assert 'rockjax.augment.presets' in graph['rockjax.configlib.defaults']
-  assert 'rockjax.data.pipeline' in graph['rockjax.training.loop']  # a function-local import
+  assert 'rockjax.data.pipeline' in graph['rockjax.training.feeding']  # a function-local import
   assert 'rockjax.augment.host' not in graph['rockjax.data.pipeline']  # TYPE_CHECKING only
 
 

@@ -66,6 +66,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.aspect = 'stretch'  # stretch (reference) | center_crop
   c.data.cache_dir = ''  # '' means $ROCKJAX_CACHE_DIR or ~/.cache/rockjax
   c.data.deterministic = True  # order-preserving parallel input pipeline
+  c.data.host_threads = 0  # data.where=host: tf.data threads (decoding, augmentation); 0: all cores
   c.data.where = 'host'  # host: tf.data batches | device: the decoded set resident on the devices
   c.data.device_memory_mb = 4096  # data.where=device: the most the data may take on each device
   # Image file extensions read from a folder (any letter case; gif: the first frame).

@@ -56,6 +56,7 @@ def validate(config) -> None:
     _positive(config, key)
   for key in ('num_devices', 'weight_decay', 'label_smoothing', 'grad_clip_norm', 'warmup_epochs',
               'early_stopping_patience', 'log_every_steps', 'data.read_workers',
+              'data.host_threads',
               'plateau.patience', 'plateau.min_lr', 'plateau.min_delta',
               'cosine_final_fraction', 'eval.num_errors_shown', 'predict.latency_runs',
               'augment.mixup_alpha', 'augment.cutmix_alpha'):

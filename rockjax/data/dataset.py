@@ -17,7 +17,7 @@ from absl import logging
 
 import numpy as np
 
-from rockjax.data import dedup, folder, splits, synthetic
+from rockjax.data import decoded, dedup, folder, splits, synthetic
 from rockjax.errors import ConfigError, DataError
 from rockjax.fileio import write_json
 
@@ -72,7 +72,8 @@ def duplicate_groups(image_set: folder.ImageSet, data_config) -> tuple[np.ndarra
   if not data_config.group_duplicates:
     return None, dict(enabled=False)
   paths = [os.path.join(image_set.root, p) for p in image_set.paths]
-  groups = dedup.duplicate_groups(image_set.images, paths, data_config.duplicate_threshold)
+  groups = dedup.duplicate_groups(image_set.images, paths, data_config.duplicate_threshold,
+                                  hashes=image_set.content_hashes)
   summary = dedup.group_summary(groups, image_set.labels, image_set.paths, image_set.class_names)
   summary.update(enabled=True, threshold=data_config.duplicate_threshold)
   logging.info('Duplicates: %d groups of copies or near-copies (%d extra images, %d groups across '
@@ -141,7 +142,8 @@ def load_dataset(config, workdir: str | None = None, write: bool = True) -> Data
     report = dict(train=train.report, val=val.report)
     split_info = dict(method='folders', train_root=explicit[0], val_root=explicit[1])
   else:
-    image_set = folder.read_folder(root, options, cache)
+    image_set = (decoded.read(root, options) if decoded.is_decoded(root) else
+                 folder.read_folder(root, options, cache))
     folder.log_report(image_set.report)
     saved = None
     source = split_path if split_path and os.path.exists(split_path) else shared_split_path(

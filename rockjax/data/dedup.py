@@ -46,19 +46,21 @@ def _union(parent: np.ndarray, a: int, b: int) -> None:
 
 
 def duplicate_groups(images: np.ndarray, paths: list[str] | None = None, threshold: int = 4,
-                     chunk: int = 1024) -> np.ndarray:
+                     chunk: int = 1024, hashes: list[str] | None = None) -> np.ndarray:
   """A group id per image; images in one group are copies or near-copies of each other.
 
-  `paths` (absolute or openable) enables exact-duplicate detection by file content; `threshold` is
-  the largest Hamming distance (of 64 bits) between difference hashes that still counts as a
-  near-duplicate (negative: no near-duplicate search).
+  `paths` (absolute or openable) enables exact-duplicate detection by file content, or `hashes`
+  (their content_hash values, e.g. saved with a decoded set); `threshold` is the largest Hamming
+  distance (of 64 bits) between difference hashes that still counts as a near-duplicate
+  (negative: no near-duplicate search).
   """
   n = len(images)
   parent = np.arange(n)
-  if paths is not None:
+  if hashes is None and paths is not None:
+    hashes = [content_hash(path) for path in paths]
+  if hashes is not None:
     first = {}
-    for i, path in enumerate(paths):
-      h = content_hash(path)
+    for i, h in enumerate(hashes):
       if h in first:
         _union(parent, first[h], i)
       else:

@@ -36,14 +36,18 @@ class ImageSet:
   class_names: list[str]
   root: str
   report: dict
+  content_hashes: list[str] | None = None  # of each file, when read from a decoded set
 
   def __len__(self) -> int:
     return len(self.paths)
 
   def subset(self, indices) -> 'ImageSet':
     indices = np.asarray(indices, dtype=np.int64)
+    hashes = self.content_hashes
     return dataclasses.replace(self, images=self.images[indices], labels=self.labels[indices],
-                               paths=[self.paths[i] for i in indices])
+                               paths=[self.paths[i] for i in indices],
+                               content_hashes=None if hashes is None else [hashes[i]
+                                                                           for i in indices])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,8 +26,9 @@ tf.config.set_visible_devices([], 'GPU')
 def train_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, num_devices: int,
                   seed: int, epoch: int, augmenter: HostAugmenter | None = None,
                   deterministic: bool = True, process_index: int = 0,
-                  process_count: int = 1) -> Iterator[dict]:
-  """One epoch of shuffled, augmented training batches for this process's local devices."""
+                  process_count: int = 1, threads: int = 0) -> Iterator[dict]:
+  """One epoch of shuffled, augmented training batches for this process's local devices;
+  `threads` > 0 caps tf.data's thread pool (0: TensorFlow's default, one per core)."""
   local_batch, per_device = batching.local_batch_sizes(global_batch, num_devices, process_count)
   order = batching.epoch_order(len(labels), seed, epoch, process_index, process_count)
   height, width = images.shape[1:3]
@@ -57,5 +58,7 @@ def train_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, 
   ds = ds.map(to_devices).prefetch(tf.data.AUTOTUNE)
   options = tf.data.Options()
   options.deterministic = deterministic
+  if threads:
+    options.threading.private_threadpool_size = threads
   ds = ds.with_options(options)
   return ds.as_numpy_iterator()

@@ -105,7 +105,7 @@ class HostFeed:
         self.dataset.train.images, self.dataset.train.labels, global_batch=config.batch_size,
         num_devices=rt.num_devices, seed=config.seed, epoch=epoch, augmenter=self.augmenter,
         deterministic=config.data.deterministic, process_index=rt.process_index,
-        process_count=rt.process_count)
+        process_count=rt.process_count, threads=config.data.host_threads)
     if self.k == 1:
       for batch in batches:
         state, metrics = self.p_train(state, steps.shard_batch(batch, rt.mesh))

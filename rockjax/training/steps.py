@@ -150,9 +150,16 @@ def pmap_eval_step(devices: Sequence[jax.Device], test_time_flip: bool = False) 
 # one Python dispatch (and one host-to-device copy) per step would bound throughput. These run K
 # train steps inside one compiled call with lax.scan; per-step metrics come back stacked [K].
 
+def scan(body, carry, xs):
+  """lax.scan, fully unrolled on CPU: XLA:CPU runs convolutions inside a while loop ~50x slower
+  than the same convolutions in straight-line code (measured in BENCHMARKS.md), while GPUs and
+  TPUs run the loop as fast and compile it once."""
+  return lax.scan(body, carry, xs, unroll=jax.default_backend() == 'cpu')
+
+
 def train_steps(state: TrainState, batches: dict, **step_kwargs) -> tuple[TrainState, dict]:
   """train_step over K batches stacked on the leading axis ([K, per_device, ...] on this device)."""
-  return lax.scan(lambda s, batch: train_step(s, batch, **step_kwargs), state, batches)
+  return scan(lambda s, batch: train_step(s, batch, **step_kwargs), state, batches)
 
 
 def resident_train_steps(state: TrainState, data: dict, order: jnp.ndarray, first_step, *,
@@ -171,7 +178,7 @@ def resident_train_steps(state: TrainState, data: dict, order: jnp.ndarray, firs
   if num_steps == 1:  # the plain step, without a loop around it
     state, metrics = one(state, 0)
     return state, jax.tree.map(lambda x: x[None], metrics)
-  return lax.scan(one, state, jnp.arange(num_steps))
+  return scan(one, state, jnp.arange(num_steps))
 
 
 def resident_eval(state: TrainState, data: dict, *, num_batches: int, per_device: int,
@@ -182,7 +189,7 @@ def resident_eval(state: TrainState, data: dict, *, num_batches: int, per_device
     batch = {key: lax.dynamic_slice_in_dim(value, b * per_device, per_device)
              for key, value in data.items()}
     return None, eval_step(state, batch, test_time_flip)[0]
-  return lax.scan(one, None, jnp.arange(num_batches))[1]
+  return scan(one, None, jnp.arange(num_batches))[1]
 
 
 def pmap_train_steps(devices: Sequence[jax.Device], **step_kwargs) -> Callable:

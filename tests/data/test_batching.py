@@ -54,17 +54,21 @@ def test_local_batch_sizes_split_the_global_batch():
     batching.local_batch_sizes(10, num_devices=4, process_count=1, what='eval_batch_size')
 
 
-def test_device_orders_put_each_step_on_the_devices_the_host_batches_would():
+@pytest.mark.parametrize('process_index,process_count', [(0, 1), (1, 2)])
+def test_device_orders_put_each_step_on_the_devices_the_host_batches_would(process_index,
+                                                                           process_count):
   from rockjax.data import pipeline
-  n, devices, per_device, seed, epoch = 70, 4, 4, 2, 3
+  n, devices, per_device, seed, epoch = 70, 4, 2, 2, 3
   images, labels = make_data(n=n)
   images[:, 0, 0, 0] = np.arange(n)  # each image carries its index
-  order = batching.epoch_order(n, seed, epoch)
-  steps = batching.steps_per_epoch(n, devices * per_device)
+  order = batching.epoch_order(n, seed, epoch, process_index, process_count)
+  global_batch = devices * per_device * process_count
+  steps = batching.steps_per_epoch(n, global_batch)
   rows = batching.device_orders(order, steps, devices, per_device)
   assert rows.shape == (devices, steps * per_device) and rows.dtype == np.int32
-  host = list(pipeline.train_batches(images, labels, global_batch=devices * per_device,
-                                     num_devices=devices, seed=seed, epoch=epoch))
+  host = list(pipeline.train_batches(images, labels, global_batch=global_batch,
+                                     num_devices=devices, seed=seed, epoch=epoch,
+                                     process_index=process_index, process_count=process_count))
   assert len(host) == steps
   for s, batch in enumerate(host):
     for d in range(devices):

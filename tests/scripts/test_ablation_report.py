@@ -3,7 +3,7 @@
 import json
 import os
 
-import ablation_report  # scripts/ (tests/scripts/conftest.py)
+import ablation_report  # scripts/ (on sys.path: tests/conftest.py)
 import pytest
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from rockjax import configlib
 from helpers import tiny_config
-import sweep  # scripts/ (tests/scripts/conftest.py)
+import sweep  # scripts/ (on sys.path: tests/conftest.py)
 
 
 def test_values_are_split_outside_brackets_and_typed_like_the_field():

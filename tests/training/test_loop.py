@@ -10,7 +10,7 @@ import pytest
 
 from rockjax import errors
 from rockjax.data import dataset as datasets
-from rockjax.training import checkpointing, loop, optim, runtime, state as states, steps
+from rockjax.training import checkpointing, feeding, loop, optim, runtime, state as states, steps
 from helpers import tiny_config
 
 
@@ -69,7 +69,7 @@ def test_best_checkpoint_is_the_earliest_best_epoch_and_reproduces_its_accuracy(
   state, saved = ckpt.restore_best(state)
   assert saved['epoch'] == best_epoch
   rt = runtime.make_runtime(config)
-  result = loop.evaluate(steps.pmap_eval_step(rt.devices), steps.replicate(state, rt.mesh),
+  result = feeding.evaluate(steps.pmap_eval_step(rt.devices), steps.replicate(state, rt.mesh),
                           dataset.val, config, rt)
   assert result['count'] == len(dataset.val)
   assert result['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-6)

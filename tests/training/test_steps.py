@@ -7,7 +7,7 @@ import pytest
 
 from rockjax import models
 from rockjax.data import batching, folder
-from rockjax.training import loop, runtime, state as states, steps
+from rockjax.training import feeding, runtime, state as states, steps
 from helpers import tiny_config
 
 SIZE = 16
@@ -110,7 +110,7 @@ def test_evaluation_counts_every_example_exactly_once(num_devices, eval_batch):
   labels = rng.integers(0, 4, n).astype(np.int32)
   image_set = folder.ImageSet(images=images, labels=labels, paths=[str(i) for i in range(n)],
                               class_names=list('abcd'), root='', report={})
-  result = loop.evaluate(steps.pmap_eval_step(rt.devices), steps.replicate(state, rt.mesh),
+  result = feeding.evaluate(steps.pmap_eval_step(rt.devices), steps.replicate(state, rt.mesh),
                           image_set, config, rt)
   logits = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats}, images,
                           train=False)
@@ -203,7 +203,7 @@ def test_evaluation_with_test_time_flip_scores_the_averaged_probabilities():
   labels = rng.integers(0, 4, n).astype(np.int32)
   image_set = folder.ImageSet(images=images, labels=labels, paths=[str(i) for i in range(n)],
                               class_names=list('abcd'), root='', report={})
-  result = loop.evaluate(steps.pmap_eval_step(rt.devices, test_time_flip=True),
+  result = feeding.evaluate(steps.pmap_eval_step(rt.devices, test_time_flip=True),
                           steps.replicate(state, rt.mesh), image_set, config, rt)
   log_p = np.asarray(steps.class_log_probs(state.apply_fn, states.inference_variables(state),
                                            images, True))

@@ -1,0 +1,237 @@
+"""The measuring pieces of scripts/device_check.py: one training row (rockjax's step alone and end
+to end, beside the PyTorch peer) and the predictor's latency. Importable on any machine; PyTorch is
+used when it is installed."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import _bootstrap  # noqa: F401  (the repository root on sys.path)
+import jax
+import numpy as np
+import peers
+
+from rockjax import configlib, models
+from rockjax.data import folder
+from rockjax.serving import predictor as predictors
+from rockjax.training import feeding, optim, runtime, state as states, steps
+
+NUM_CLASSES = 4
+STEPS_PER_RUN = 16  # train steps in one timed run of every contender
+
+
+def net_config(net: str, dtype: str, batch: int, quick: bool):
+  """configs/<net>.py on one device, at this dtype and global batch (smaller inputs if quick)."""
+  c = configlib.load_config_file(os.path.join(_bootstrap.ROOT, 'configs', f'{net}.py'))
+  c.model.dtype, c.num_devices, c.batch_size, c.eval_batch_size = dtype, 1, batch, batch
+  c.data.where, c.augment.where, c.data.device_memory_mb = 'device', 'device', 1 << 20
+  if quick:  # CI-size: small inputs and a narrow net, so that compiling takes seconds
+    c.data.image_size, c.model.widths = 32, (8, 8, 8, 8)
+  configlib.validate(c)
+  return c
+
+
+def _flops(compiled) -> float | None:
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, (list, tuple)):
+    analysis = analysis[0] if analysis else {}
+  return float(analysis['flops']) if analysis and 'flops' in analysis else None
+
+
+class Rockjax:
+  """rockjax's own steps on one device: alone on device batches, and end to end (DeviceFeed)."""
+
+  def __init__(self, config):
+    self.config = config
+    self.rt = runtime.make_runtime(config)
+    self.size, self.batch = config.data.image_size, config.batch_size
+    model = models.create_model(config.model, NUM_CLASSES, bn_axis_name=steps.AXIS)
+    self.schedule = optim.learning_rate_schedule(config, STEPS_PER_RUN)
+    self.initial = states.create_train_state(model, optim.create_optimizer(config, self.schedule),
+                                             jax.random.PRNGKey(0), self.size)
+    self.rng = np.random.default_rng(0)
+
+  def _images(self, *shape):
+    return self.rng.integers(0, 256, shape + (self.size, self.size, 3), dtype=np.uint8)
+
+  def _state(self):
+    """A fresh copy of the initial state on the devices (the steps donate the one they get)."""
+    return steps.replicate(jax.tree.map(lambda x: np.array(x, copy=True), self.initial),
+                           self.rt.mesh)
+
+  def step_alone(self, k: int):
+    """(run, compile seconds, FLOPs per step): K steps per dispatch on batches on the device,
+    without augmentation."""
+    options = dict(schedule=self.schedule, seed=0)
+    labels = lambda *s: self.rng.integers(0, NUM_CLASSES, s).astype(np.int32)
+    if k == 1:
+      fn = steps.pmap_train_step(self.rt.devices, **options)
+      batch = dict(image=self._images(1, self.batch), label=labels(1, self.batch))
+    else:
+      fn = steps.pmap_train_steps(self.rt.devices, **options)
+      batch = dict(image=self._images(1, k, self.batch), label=labels(1, k, self.batch))
+    batch = steps.shard_batch(batch, self.rt.mesh)
+    box = dict(state=self._state())
+    start = time.perf_counter()
+    compiled = fn.lower(box['state'], batch).compile()
+    flops = _flops(compiled) if k == 1 else None
+    box['state'], m = fn(box['state'], batch)
+    jax.block_until_ready(m)
+    compile_seconds = time.perf_counter() - start
+
+    def run():
+      for _ in range(STEPS_PER_RUN // k):
+        box['state'], metrics = fn(box['state'], batch)
+      jax.block_until_ready(metrics)
+    return run, compile_seconds, flops
+
+  def end_to_end(self, k: int):
+    """(run, compile seconds): one epoch of STEPS_PER_RUN steps through the device-resident data
+    path with the config's augmentation, K steps per dispatch."""
+    config = self.config.copy_and_resolve_references()
+    config.steps_per_dispatch = k
+    n = STEPS_PER_RUN * self.batch
+    train = folder.ImageSet(images=self._images(n), labels=np.arange(n, dtype=np.int32) % 4,
+                            paths=[str(i) for i in range(n)], class_names=list('abcd'), root='',
+                            report={})
+    dataset = type('Dataset', (), dict(train=train, val=train.subset(range(self.batch)),
+                                       class_names=train.class_names))
+    feed = feeding.DeviceFeed(config, self.rt, dataset, self.schedule)
+    box = dict(state=self._state(), epoch=1)
+    start = time.perf_counter()
+    for box['state'], metrics in feed.train(box['state'], 1):
+      pass
+    jax.block_until_ready(metrics)
+    compile_seconds = time.perf_counter() - start
+
+    def run():
+      box['epoch'] += 1
+      for box['state'], metrics in feed.train(box['state'], box['epoch']):
+        pass
+      jax.block_until_ready(metrics)
+    return run, compile_seconds
+
+
+class Torch:
+  """The same network in PyTorch: channels-last, bf16 autocast, torch.compile (unless quick)."""
+
+  def __init__(self, config, compile_model: bool):
+    import torch
+    import torch.nn.functional as F
+    self.torch = torch
+    self.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    size, batch = config.data.image_size, config.batch_size
+    model = peers.torch_model(config.model, NUM_CLASSES).to(self.device)
+    model = model.to(memory_format=torch.channels_last)
+    self.num_params = peers.torch_num_params(model)
+    opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate, eps=config.adam_eps)
+    x = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=self.device)
+    x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, NUM_CLASSES, (batch,), device=self.device)
+    forward = torch.compile(model) if compile_model else model
+    bf16 = config.model.dtype == 'bfloat16'
+
+    def step():
+      with torch.autocast(device_type=self.device, dtype=torch.bfloat16, enabled=bf16):
+        loss = F.cross_entropy(forward(x.float()), y)
+      opt.zero_grad(set_to_none=True)
+      loss.backward()
+      opt.step()
+    self.step = step
+    start = time.perf_counter()
+    for _ in range(3):
+      step()
+    self.sync()
+    self.compile_seconds = time.perf_counter() - start
+
+  def sync(self):
+    if self.device == 'cuda':
+      self.torch.cuda.synchronize()
+
+  def run(self):
+    for _ in range(STEPS_PER_RUN):
+      self.step()
+    self.sync()
+
+
+def alternate(contenders: dict, rounds: int, images: int) -> dict:
+  """images/s of each contender: the median over rounds, the contenders taking turns."""
+  times = {name: [] for name in contenders}
+  for _ in range(rounds):
+    for name, run in contenders.items():
+      start = time.perf_counter()
+      run()
+      times[name].append(time.perf_counter() - start)
+  return {name: images / float(np.median(t)) for name, t in times.items()}
+
+
+def measure_row(net: str, dtype: str, batch: int, quick: bool, peak_tflops) -> dict:
+  config = net_config(net, dtype, batch, quick)
+  jx = Rockjax(config)
+  contenders, compile_seconds, flops = {}, {}, None
+  for k in (1, 8) if not quick else (1, 2):
+    run, compile_seconds[f'step_k{k}'], f = jx.step_alone(k)
+    contenders[f'step_k{k}'] = run
+    flops = flops or f
+    run, compile_seconds[f'end_to_end_k{k}'] = jx.end_to_end(k)
+    contenders[f'end_to_end_k{k}'] = run
+  row = dict(net=net, config=f'configs/{net}.py', image_size=config.data.image_size,
+             dtype=dtype, batch=batch, augment=config.augment.preset, flops_per_step=flops)
+  try:
+    import torch  # noqa: F401
+    peer = Torch(config, compile_model=not quick)
+    contenders['pytorch'] = peer.run
+    compile_seconds['pytorch'] = peer.compile_seconds
+    row['pytorch_num_params'] = peer.num_params
+  except ImportError:
+    row['pytorch'] = 'not installed'
+  rates = alternate(contenders, 2 if quick else 3, STEPS_PER_RUN * batch)
+  best_step = max(rates['step_k1'], rates[[k for k in rates if k.startswith('step_k')][-1]])
+  best_e2e = max(v for k, v in rates.items() if k.startswith('end_to_end'))
+  row.update(images_per_s=rates, compile_seconds=compile_seconds,
+             end_to_end_vs_step=best_e2e / best_step,
+             num_params=int(sum(x.size for x in jax.tree.leaves((jx.initial.params,
+                                                                 jx.initial.batch_stats)))))
+  if flops:
+    achieved = flops * best_step / batch / 1e12
+    row.update(achieved_tflops=achieved, mfu=achieved / peak_tflops if peak_tflops else None)
+  if 'pytorch' in rates:
+    row['vs_pytorch'] = max(best_step, best_e2e) / rates['pytorch']
+  print(f'train {net} {dtype} batch {batch}: ' + ', '.join(f'{k} {v:,.0f}' for k, v in
+                                                          rates.items())
+        + f' img/s; MFU {row.get("mfu") or 0:.1%}', flush=True)
+  return row
+
+
+def predict_latency(quick: bool) -> dict:
+  out = {}
+  for net in ('residual', 'rocks'):
+    config = net_config(net, 'float32', 256, quick)
+    size = config.data.image_size
+    model = models.create_model(config.model, NUM_CLASSES)
+    variables = jax.jit(lambda: model.init(jax.random.PRNGKey(0),
+                                           np.zeros((1, size, size, 3), np.uint8), train=False))()
+    predictor = predictors.Predictor(config=config, class_names=list('abcd'), model=model,
+                                     variables=variables, epoch=0)
+    one = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+    for _ in range(3):
+      predictor.probabilities(one, batch_size=1)
+    times = []
+    for _ in range(50 if quick else 300):
+      start = time.perf_counter()
+      predictor.probabilities(one, batch_size=1)
+      times.append(1000 * (time.perf_counter() - start))
+    big_n = 64 if quick else 1024
+    big = np.repeat(one, big_n, axis=0)
+    predictor.probabilities(big, batch_size=big_n)
+    start = time.perf_counter()
+    for _ in range(3 if quick else 20):
+      predictor.probabilities(big, batch_size=big_n)
+    rate = (3 if quick else 20) * big_n / (time.perf_counter() - start)
+    out[net] = dict(image_size=size, batch1_p50_ms=float(np.percentile(times, 50)),
+                    batch1_p99_ms=float(np.percentile(times, 99)),
+                    batched_images_per_s=rate, batch=big_n)
+    print(f'predict {net} {size}px: p50 {out[net]["batch1_p50_ms"]:.2f} ms, p99 '
+          f'{out[net]["batch1_p99_ms"]:.2f} ms, {rate:,.0f} img/s at batch {big_n}', flush=True)
+  return out

@@ -1,0 +1,69 @@
+"""Decode a class-per-folder photo set once, with a config's preprocessing, into one .npz file.
+
+    python scripts/decode_folder.py --config=configs/rocks.py \
+        --config.data.dir=/path/to/photos --out=photos_96px.npz
+
+Training with --config.data.dir=photos_96px.npz (and the same preprocessing settings) then uses the
+same images and the same duplicate groups as the folder, hence the same splits and folds for the
+same seed, on a machine that has only the file: a GPU machine, for instance, where the photos do
+not travel (rockjax/data/decoded.py). The file holds the images as uint8 (compressed).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import _bootstrap  # noqa: F401  (the repository root on sys.path)
+from absl import app, flags
+from ml_collections import config_flags
+
+from rockjax import cli, configlib, logs
+from rockjax.data import dataset as datasets, decoded, dedup, folder
+from rockjax.errors import DataError, UserError
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command line's flags (defined when run as a script, not when imported)."""
+  config_flags.DEFINE_config_file('config', None, 'Config file whose data section decodes the set.',
+                                  lock_config=True)
+  flags.DEFINE_string('out', None, 'The .npz file to write.')
+  flags.mark_flags_as_required(['config', 'out'])
+
+
+def decode(config, out: str) -> folder.ImageSet:
+  """Reads config.data.dir as training would and writes it to `out`."""
+  configlib.validate(config)
+  if not config.data.dir:
+    raise DataError('--config.data.dir: name the photo folder to decode')
+  if not decoded.is_decoded(out):
+    raise DataError(f'--out={out!r}: the file name must end in .npz')
+  root = datasets.data_root(config.data)
+  if datasets.explicit_split_folders(root):
+    raise DataError(f'{root!r} is split into train/ and val/ folders; decode each of them')
+  image_set = folder.read_folder(root, folder.ReadOptions.from_config(config.data),
+                                 datasets.cache_dir(config.data))
+  hashes = [dedup.content_hash(os.path.join(root, p)) for p in image_set.paths]
+  decoded.write(out, image_set, folder.ReadOptions.from_config(config.data), hashes)
+  return image_set
+
+
+def main(argv):
+  del argv
+  logs.quiet_libraries()
+  try:
+    image_set = decode(FLAGS.config, FLAGS.out)
+  except UserError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return cli.USER_ERROR_STATUS
+  print(f'{len(image_set)} images of {len(image_set.class_names)} classes '
+        f'({image_set.images.nbytes / 2**20:.1f} MiB decoded) in {FLAGS.out} '
+        f'({os.path.getsize(FLAGS.out) / 2**20:.1f} MiB)')
+  return 0
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(lambda argv: sys.exit(main(argv)), flags_parser=cli.parse_flags)

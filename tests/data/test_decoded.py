@@ -1,0 +1,65 @@
+"""A decoded set trains like its folder: same images, same duplicate groups, same folds; a file
+with other preprocessing, or a damaged one, is a clear error."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import decode_folder  # scripts/ (on sys.path: tests/conftest.py)
+from rockjax import errors
+from rockjax.data import dataset as datasets
+from helpers import tiny_config, write_image
+
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+  root = str(tmp_path_factory.mktemp('photos'))
+  for name in ('basalt', 'granite', 'marble'):
+    for i in range(9):
+      write_image(os.path.join(root, name, f'{i}.png'), seed=hash((name, i)) % 10000)
+  # Copies: one byte-identical pair across classes, one within a class.
+  shutil.copy(os.path.join(root, 'basalt', '0.png'), os.path.join(root, 'granite', 'copy.png'))
+  shutil.copy(os.path.join(root, 'marble', '3.png'), os.path.join(root, 'marble', 'copy.png'))
+  return root
+
+
+def test_a_decoded_set_gives_the_folders_images_groups_and_folds(photos, tmp_path):
+  out = str(tmp_path / 'set.npz')
+  config = tiny_config(data__dir=photos, data__kfold=3)
+  decode_folder.decode(config, out)
+  for fold in range(3):
+    config.data.fold = fold
+    from_folder = datasets.load_dataset(config)
+    from_file = datasets.load_dataset(tiny_config(data__dir=out, data__kfold=3, data__fold=fold))
+    assert from_file.class_names == from_folder.class_names
+    for a, b in ((from_file.train, from_folder.train), (from_file.val, from_folder.val)):
+      assert a.paths == b.paths
+      np.testing.assert_array_equal(a.images, b.images)
+      np.testing.assert_array_equal(a.labels, b.labels)
+    assert from_file.report['duplicates']['duplicate_groups'] == 2
+    assert from_file.report['duplicates'] == from_folder.report['duplicates']
+
+
+def test_a_decoded_set_with_other_preprocessing_is_refused(photos, tmp_path):
+  out = str(tmp_path / 'set.npz')
+  decode_folder.decode(tiny_config(data__dir=photos), out)
+  with pytest.raises(errors.DataError, match=r"data.image_size 16 there, 24 here"):
+    datasets.load_dataset(tiny_config(data__dir=out, data__image_size=24))
+
+
+def test_a_damaged_or_missing_decoded_set_is_a_data_error(tmp_path):
+  bad = tmp_path / 'bad.npz'
+  bad.write_bytes(b'PK\x03\x04 not really a zip')
+  with pytest.raises(errors.DataError, match='not a readable rockjax decoded set'):
+    datasets.load_dataset(tiny_config(data__dir=str(bad)))
+  with pytest.raises(errors.DataError, match='does not exist'):
+    datasets.load_dataset(tiny_config(data__dir=str(tmp_path / 'missing.npz')))
+
+
+def test_decoding_needs_a_folder_and_an_npz_name(photos, tmp_path):
+  with pytest.raises(errors.DataError, match='must end in .npz'):
+    decode_folder.decode(tiny_config(data__dir=photos), str(tmp_path / 'set.zip'))
+  with pytest.raises(errors.DataError, match='name the photo folder'):
+    decode_folder.decode(tiny_config(), str(tmp_path / 'set.npz'))
