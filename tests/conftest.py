@@ -10,6 +10,10 @@ os.environ['JAX_NUM_CPU_DEVICES'] = '8'
 os.environ['JAX_PLATFORMS'] = 'cpu'
 # Generated data and image caches go to a throwaway folder, shared by the session's subprocesses.
 os.environ['ROCKJAX_CACHE_DIR'] = tempfile.mkdtemp(prefix='rockjax-test-cache-')
+# So do compiled programs: many tests compile the same tiny network's steps (in this process and
+# in subprocesses), and JAX's persistent cache compiles each distinct program once per session.
+os.environ['JAX_COMPILATION_CACHE_DIR'] = os.path.join(os.environ['ROCKJAX_CACHE_DIR'], 'jax')
+os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0.2'
 
 # The tests of scripts/ import the scripts as modules.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),

@@ -238,7 +238,7 @@ def test_four_steps_per_dispatch_give_what_four_dispatches_give(num_devices):
   np.testing.assert_array_equal(metrics['count'], [m['count'] for m in m1])
 
 
-@pytest.mark.parametrize('num_devices,k', [(1, 1), (2, 3), (8, 4)])
+@pytest.mark.parametrize('num_devices,k', [(1, 1), (8, 3)])
 def test_resident_steps_train_on_the_batches_the_host_would_send(num_devices, k):
   config = tiny_config(learning_rate=1e-2, model__dropout=0.2)
   batches = [batch_of(32, num_devices, seed=i) for i in range(k)]
