@@ -11,6 +11,7 @@ import _bootstrap  # noqa: F401  (the repository root on sys.path)
 import jax
 import numpy as np
 import peers
+from benchmark import median_rates
 
 from rockjax import configlib, models
 from rockjax.data import folder
@@ -155,17 +156,6 @@ class Torch:
     self.sync()
 
 
-def alternate(contenders: dict, rounds: int, images: int) -> dict:
-  """images/s of each contender: the median over rounds, the contenders taking turns."""
-  times = {name: [] for name in contenders}
-  for _ in range(rounds):
-    for name, run in contenders.items():
-      start = time.perf_counter()
-      run()
-      times[name].append(time.perf_counter() - start)
-  return {name: images / float(np.median(t)) for name, t in times.items()}
-
-
 def measure_row(net: str, dtype: str, batch: int, quick: bool, peak_tflops) -> dict:
   config = net_config(net, dtype, batch, quick)
   jx = Rockjax(config)
@@ -186,7 +176,8 @@ def measure_row(net: str, dtype: str, batch: int, quick: bool, peak_tflops) -> d
     row['pytorch_num_params'] = peer.num_params
   except ImportError:
     row['pytorch'] = 'not installed'
-  rates = alternate(contenders, 2 if quick else 3, STEPS_PER_RUN * batch)
+  rates = median_rates(contenders, 2 if quick else 3,
+                       {name: STEPS_PER_RUN * batch for name in contenders})
   best_step = max(rates['step_k1'], rates[[k for k in rates if k.startswith('step_k')][-1]])
   best_e2e = max(v for k, v in rates.items() if k.startswith('end_to_end'))
   row.update(images_per_s=rates, compile_seconds=compile_seconds,
