@@ -31,7 +31,7 @@ flags.DEFINE_string('workdir', None, 'Output folder for checkpoints, metrics and
                     '(default: runs/<config name>-<config hash>).')
 flags.DEFINE_enum('mode', 'train', list(MODES), 'What to do with --workdir: ' + ', '.join(MODES))
 flags.DEFINE_list('inputs', [], 'For --mode=predict: image files, folders or globs, '
-                  'comma-separated.')
+                  'comma-separated; @FILE reads paths from FILE, one per line.')
 flags.mark_flag_as_required('config')
 
 

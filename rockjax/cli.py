@@ -86,7 +86,7 @@ def evaluate(config, workdir: str, inputs) -> str:
   from rockjax.serving import evaluation
   report = evaluation.evaluate_workdir(workdir, config.eval)
   return (f'{evaluation.format_report(report)}\n'
-          f'report and plots in {os.path.join(workdir, "eval")}')
+          f'report and plots in {evaluation.output_dir(workdir, config.eval)}')
 
 
 def predict(config, workdir: str, inputs: list[str]) -> str:

@@ -24,13 +24,7 @@ import _bootstrap  # noqa: F401  (the repository root on sys.path)
 import numpy as np
 
 from rockjax import plots
-
-
-def _read_jsonl(path: str) -> list[dict]:
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+from rockjax.training import history
 
 
 def _load_json(path: str):
@@ -59,7 +53,7 @@ def summarise(label: str, run_dir: str) -> dict:
   patience = int(config.get('early_stopping_patience', 0))
   folds = []
   for d in fold_dirs:
-    records = _read_jsonl(os.path.join(d, 'metrics.jsonl'))
+    records = history.History(os.path.join(d, 'metrics.jsonl')).read()
     if not records:
       continue
     last = records[-1]

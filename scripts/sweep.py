@@ -174,7 +174,6 @@ def sweep(config, specs: list[str], root: str | None) -> tuple[str, list[dict]]:
   """Runs (or resumes, or skips) every combination; returns the sweep folder and summary rows."""
   axes = parse_sweeps(config, specs)
   root = root or cli.default_workdir(config, prefix='sweep-', extra=repr(axes))
-  os.makedirs(root, exist_ok=True)
   keys = [k for k, _ in axes]
   grid = [dict(zip(keys, values)) for values in itertools.product(*[v for _, v in axes])]
   configs = []
@@ -184,6 +183,7 @@ def sweep(config, specs: list[str], root: str | None) -> tuple[str, list[dict]]:
       configlib.set_value(c, key, value)
     configlib.validate(c)
     configs.append(c)
+  os.makedirs(root, exist_ok=True)  # only once every combination is known to be valid
   kfold = kfold_of(config)
   logging.info('Sweep of %d run(s) into %s', len(grid), root)
   rows, curves = [], {}

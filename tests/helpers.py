@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import subprocess
 import sys
@@ -71,3 +72,13 @@ def assert_png(path: str) -> None:
   with Image.open(path) as img:
     img.verify()
     assert img.format == 'PNG'
+
+
+def damage(directory, epoch: int) -> None:
+  """Overwrites a checkpoint's array data, as a disk error or a partial copy would."""
+  files = glob.glob(os.path.join(str(directory), str(epoch), 'state', '**', 'd', '*'),
+                    recursive=True)
+  assert files
+  for path in files:
+    with open(path, 'wb') as f:
+      f.write(b'\0 not a checkpoint any more')

@@ -65,3 +65,16 @@ def test_sweep_shares_the_command_lines_error_handling(tmp_path):
                            '--sweep=model.dropout=0.1'], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
   assert_one_line_error(result, 'does not exist')
+
+
+def test_cli_eval_on_a_damaged_best_checkpoint_is_one_line(run, tmp_path):
+  import shutil
+  from helpers import damage
+  from rockjax.training import checkpointing
+  _, workdir, summary = run
+  copy = tmp_path / 'run'
+  shutil.copytree(workdir, copy)
+  best = checkpointing.Checkpointer(str(copy / 'checkpoints'), read_only=True).best_epoch()
+  damage(copy / 'checkpoints', best)
+  result = run_main('--config=configs/residual.py', '--mode=eval', f'--workdir={copy}')
+  assert_one_line_error(result, f'the best checkpoint (epoch {best})')

@@ -21,6 +21,7 @@ from rockjax import models
 from rockjax.augment import device, host
 
 WHERE = ('host', 'device')  # augment.where
+MAX_CUSTOM_CHARS = 2000  # augment.custom: a recipe, not a program (parsing is bounded by it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +62,9 @@ PRESETS = {p.name: p for p in (
            'version without hue)', host.strong, device.strong, STRONG_KNOBS),
     Preset('custom', 'Albumentations transforms written in augment.custom (host only)',
            host.custom, None,
-           (Knob('custom', '', "for preset=custom: 'HorizontalFlip(p=0.5); RandomRotate90(p=0.5)'"),)),
+           (Knob('custom', '', "for preset=custom: 'HorizontalFlip(p=0.5); RandomRotate90(p=0.5)'",
+                 lambda v: isinstance(v, str) and len(v) <= MAX_CUSTOM_CHARS,
+                 f'a string of at most {MAX_CUSTOM_CHARS:,} characters'),)),
 )}
 DEVICE_PRESETS = tuple(name for name, p in PRESETS.items() if p.device is not None)
 

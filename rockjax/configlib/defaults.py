@@ -95,10 +95,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.batch_size = 256
   c.eval.num_errors_shown = 24  # most confidently wrong images in eval/most_confident_errors.png
   c.eval.test_time_flip = 'run'  # run: as the run was trained | on | off: override, for this eval
+  c.eval.output_dir = ''  # where eval writes its report and plots; '' means <workdir>/eval
 
   c.predict = ml_collections.ConfigDict()  # --mode=predict
   c.predict.batch_size = 256
   c.predict.latency_runs = 200  # batch-1 calls timed for the latency report; 0 skips timing
+  c.predict.output_dir = ''  # where predictions.csv goes; '' means the workdir
 
   c.preview = ml_collections.ConfigDict()  # --mode=preview
   c.preview.per_class = 2

@@ -115,8 +115,9 @@ def _validate_augment(config) -> None:
          'data.where=host')
   _choice(config, 'augment.preset', tuple(presets.PRESETS))
   for knob in presets.all_knobs():
+    value = repr(a[knob.name])
     _check(knob.valid(a[knob.name]), f'augment.{knob.name}',
-           f'must be {knob.valid_range}, got {a[knob.name]!r}')
+           f'must be {knob.valid_range}, got {value if len(value) <= 60 else value[:57] + "..."}')
   if a.where == 'device':
     _check(a.preset in presets.DEVICE_PRESETS, 'augment.preset',
            f'{a.preset!r} has no device implementation (device presets: '

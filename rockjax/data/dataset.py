@@ -32,6 +32,19 @@ class Dataset:
   report: dict
 
 
+def warn_about_classes(train: folder.ImageSet, val: folder.ImageSet) -> None:
+  """A data set a classifier cannot learn or be judged on: said in the log, not silently run."""
+  names = train.class_names
+  if len(names) < 2:
+    logging.warning('The data set has a single class (%s): every prediction is that class, and '
+                    'accuracy says nothing. Add a sub-folder per class.', names)
+  counts = np.bincount(val.labels, minlength=len(names))
+  missing = [n for n, c in zip(names, counts) if c == 0]
+  if missing:
+    logging.warning('No validation image of class(es) %s: their accuracy is not measured; add '
+                    'photos or lower data.kfold.', missing)
+
+
 def cache_dir(data_config) -> str:
   return os.path.expanduser(data_config.cache_dir or os.environ.get('ROCKJAX_CACHE_DIR')
                             or '~/.cache/rockjax')
@@ -177,5 +190,6 @@ def load_dataset(config, workdir: str | None = None, write: bool = True) -> Data
       write_json(split_path, dict(split_info, root=root, train=train.paths, val=val.paths))
   logging.info('Split (%s): %d training, %d validation images; classes %s',
                split_info['method'], len(train), len(val), train.class_names)
+  warn_about_classes(train, val)
   return Dataset(train=train, val=val, class_names=train.class_names, report=report)
 

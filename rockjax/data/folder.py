@@ -71,15 +71,32 @@ class ReadOptions:
                num_workers=data_config.read_workers)
 
 
+# Folders that archivers and operating systems add beside the photos; never classes.
+SYSTEM_FOLDERS = ('__MACOSX', '$RECYCLE.BIN', 'System Volume Information', '@eaDir', 'lost+found')
+
+
+def not_a_class(name: str) -> bool:
+  """Hidden (dot-named) and operating-system folders are not classes."""
+  return name.startswith('.') or name in SYSTEM_FOLDERS
+
+
 def class_folders(root: str) -> list[str]:
-  """Sorted names of the non-hidden sub-folders of `root`, or a DataError naming what is wrong."""
+  """Sorted names of the class sub-folders of `root`, or a DataError naming what is wrong.
+
+  Hidden and operating-system folders (`__MACOSX`, ...) are left out, with a log line naming them.
+  """
   if not root:
     raise DataError('data.dir is empty')
   if not os.path.exists(root):
     raise DataError(f'data folder {root!r} does not exist')
   if not os.path.isdir(root):
     raise DataError(f'data folder {root!r} is not a folder')
-  names = sorted(e.name for e in os.scandir(root) if e.is_dir() and not e.name.startswith('.'))
+  folders = sorted(e.name for e in os.scandir(root) if e.is_dir())
+  names = [n for n in folders if not not_a_class(n)]
+  ignored = [n for n in folders if not_a_class(n)]
+  if ignored:
+    logging.warning('%s: ignoring folder(s) %s (hidden or operating-system folders, not classes).',
+                    root, ignored)
   if not names:
     raise DataError(f'data folder {root!r} has no class sub-folders; expected one sub-folder of '
                     f'images per class, e.g. {root}/granite/*.jpg')
@@ -94,7 +111,7 @@ def discover(root: str, class_names: list[str], extensions) -> tuple[list, list]
   files, skipped = [], []
   for label, name in enumerate(class_names):
     for dirpath, dirnames, filenames in os.walk(os.path.join(root, name)):
-      dirnames[:] = sorted(d for d in dirnames if not d.startswith('.'))
+      dirnames[:] = sorted(d for d in dirnames if not not_a_class(d))
       for fn in sorted(filenames):
         if fn.startswith('.'):
           continue  # .DS_Store, editor swap files, ...

@@ -19,7 +19,7 @@ from absl import logging
 
 from rockjax import fileio, plots
 from rockjax.data import dataset as datasets, folder
-from rockjax.errors import DataError, NoCheckpointError
+from rockjax.errors import DataError, NoCheckpointError, WorkdirError
 from rockjax.serving import predictor as predictors
 
 
@@ -129,9 +129,24 @@ def _predict(workdir: str, eval_config, eval_dir: str):
   return predictor, image_set, predictor.probabilities(image_set.images, eval_config.batch_size)
 
 
+def output_dir(workdir: str, eval_config) -> str:
+  """Where eval writes: eval.output_dir, or <workdir>/eval."""
+  return eval_config.output_dir or os.path.join(workdir, 'eval')
+
+
 def _write(out: str, report: dict, image_set: folder.ImageSet, probabilities: np.ndarray,
            eval_config) -> None:
-  """report.json (with the most confident errors added), the confusion matrix and the error grid."""
+  """report.json (with the most confident errors added), the confusion matrix and the error grid;
+  a folder that cannot be written (a read-only workdir) is one WorkdirError."""
+  try:
+    _write_files(out, report, image_set, probabilities, eval_config)
+  except OSError as e:
+    raise WorkdirError(f'cannot write the evaluation to {out!r} ({type(e).__name__}: {e}); pass '
+                       '--config.eval.output_dir=FOLDER to write it elsewhere') from e
+
+
+def _write_files(out: str, report: dict, image_set: folder.ImageSet, probabilities: np.ndarray,
+                 eval_config) -> None:
   class_names = report['class_names']
   os.makedirs(out, exist_ok=True)
   wrong = most_confident_errors(image_set, probabilities, eval_config.num_errors_shown)
@@ -155,7 +170,7 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
   report.update(workdir=os.path.abspath(workdir), checkpoint_epoch=predictor.epoch,
                 data=eval_config.dir or 'saved validation split',
                 test_time_flip=bool(predictor.config.test_time_flip))
-  _write(os.path.join(workdir, 'eval'), report, image_set, probabilities, eval_config)
+  _write(output_dir(workdir, eval_config), report, image_set, probabilities, eval_config)
   logging.info('Evaluated the best checkpoint (epoch %d) on %s%s: accuracy %.2f%% on %d images.',
                predictor.epoch, report['data'],
                ' with test-time flips' if report['test_time_flip'] else '',
@@ -206,7 +221,7 @@ def evaluate_kfold(workdir: str, eval_config) -> dict:
                 folds=folds, folds_skipped=skipped,
                 mean_fold_accuracy=float(accs.mean()),
                 std_fold_accuracy=float(accs.std(ddof=1)) if len(accs) > 1 else 0.0)
-  _write(os.path.join(workdir, 'eval'), report, pooled, probabilities, eval_config)
+  _write(output_dir(workdir, eval_config), report, pooled, probabilities, eval_config)
   logging.info('Evaluated %d fold(s) out of fold: pooled accuracy %.2f%% on %d images; per fold '
                '%s%s.', len(folds), 100 * report['accuracy'], report['num_examples'],
                ', '.join(f'{100 * a:.2f}%' for a in accs),

@@ -16,7 +16,7 @@ import numpy as np
 from absl import logging
 
 from rockjax.data import folder, imageio
-from rockjax.errors import DataError
+from rockjax.errors import DataError, WorkdirError
 from rockjax.serving import predictor as predictors
 
 
@@ -24,10 +24,27 @@ class NoInputsError(DataError):
   """The given inputs matched no image file."""
 
 
-def expand_inputs(specs: list[str], extensions) -> list[str]:
-  """Files named directly, image files under folders (recursively), and glob matches; sorted."""
-  found = []
+def read_list_files(specs: list[str]) -> list[str]:
+  """`@FILE` entries replaced by the paths FILE lists, one per line (for names with commas)."""
+  out = []
   for spec in specs:
+    spec = spec.strip()
+    if not spec.startswith('@'):
+      out.append(spec)
+      continue
+    try:
+      with open(os.path.expanduser(spec[1:])) as f:
+        out += [line.rstrip('\n') for line in f if line.strip()]
+    except OSError as e:
+      raise DataError(f'--inputs {spec!r}: cannot read the list file ({e})') from e
+  return out
+
+
+def expand_inputs(specs: list[str], extensions) -> list[str]:
+  """Files named directly, image files under folders (recursively), glob matches, and the paths
+  that `@FILE` list files name; sorted."""
+  found = []
+  for spec in read_list_files(specs):
     spec = os.path.expanduser(spec.strip())
     if not spec:
       continue
@@ -105,8 +122,13 @@ def predict_workdir(workdir: str, inputs: list[str], predict_config) -> dict:
   if not good:
     raise NoInputsError(f'none of the {len(paths)} input file(s) could be read as an image')
   probabilities = predictor.probabilities(images, predict_config.batch_size)
-  out = os.path.join(workdir, 'predictions.csv')
-  write_csv(out, good, probabilities, predictor.class_names)
+  out = os.path.join(predict_config.output_dir or workdir, 'predictions.csv')
+  try:
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    write_csv(out, good, probabilities, predictor.class_names)
+  except OSError as e:
+    raise WorkdirError(f'cannot write {out!r} ({type(e).__name__}: {e}); pass '
+                       '--config.predict.output_dir=FOLDER to write it elsewhere') from e
   speed = measure_speed(predictor, images[0], predict_config.latency_runs,
                         predict_config.batch_size) if predict_config.latency_runs else {}
   summary = dict(num_predicted=len(good), num_skipped=len(skipped),

@@ -6,24 +6,37 @@ highest validation accuracy (the earliest one on ties, as Keras' save_best_only 
 holds the train state and a small JSON of loop state (epoch, monitors), so a resumed run continues
 with the same learning-rate and early-stopping bookkeeping. Saves are atomic: an interrupted save
 leaves the previous checkpoints intact, and its temporary files are cleaned up on the next start.
+A checkpoint damaged afterwards (a disk error, a partial copy) is not fatal to resuming:
+`restore_latest` falls back to the newest checkpoint that restores and moves the damaged newer
+ones aside to `checkpoints.damaged/`, saying so; a damaged best checkpoint is one WorkdirError
+naming it for eval, predict and export.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import time
 
 import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
-from rockjax.errors import NoCheckpointError
+from absl import logging
+
+from rockjax.errors import NoCheckpointError, WorkdirError
 
 NOT_BEST = -1.0  # score of epochs that did not improve validation accuracy
 
 
 def _score(metrics: dict) -> float:
   return metrics['score']
+
+
+def _short(error: Exception, limit: int = 200) -> str:
+  text = ' '.join(f'{type(error).__name__}: {error}'.split())
+  return text if len(text) <= limit else text[:limit] + '...'
 
 
 class Checkpointer:
@@ -89,7 +102,43 @@ class Checkpointer:
     if epoch is None:
       raise NoCheckpointError(f'no best checkpoint in {self.directory}; train first '
                               '(--mode=train) with this --workdir')
-    return self.restore(epoch, target_state)
+    try:
+      return self.restore(epoch, target_state)
+    except Exception as e:  # TensorStore, JSON and shape errors alike: name the checkpoint
+      raise WorkdirError(f'the best checkpoint (epoch {epoch}) in {self.directory} cannot be '
+                         f'restored: {_short(e)}') from e
+
+  def restore_latest(self, target_state):
+    """(epoch, state, loop) of the newest checkpoint that restores, or None without checkpoints.
+
+    Newer checkpoints that fail to restore are moved aside (with a warning) once an older one
+    has restored; when none restores, nothing is moved and a WorkdirError lists why."""
+    failures = []
+    for epoch in sorted(self._manager.all_steps(), reverse=True):
+      try:
+        state, loop = self.restore(epoch, target_state)
+      except Exception as e:  # damaged files surface as many exception types
+        failures.append((epoch, e))
+        continue
+      if failures and jax.process_index() == 0:  # one process moves files on a shared disk
+        for bad_epoch, error in failures:
+          self._move_aside(bad_epoch, error)
+        self._manager.reload()
+      return epoch, state, loop
+    if failures:
+      raise WorkdirError(f'no checkpoint in {self.directory} can be restored ('
+                         + '; '.join(f'epoch {e}: {_short(err)}' for e, err in failures)
+                         + '); to start over, pass a new --workdir')
+    return None
+
+  def _move_aside(self, epoch: int, error: Exception) -> None:
+    aside = os.path.join(os.path.dirname(self.directory), 'checkpoints.damaged',
+                         f'{epoch}-{time.strftime("%Y%m%d-%H%M%S")}')
+    os.makedirs(os.path.dirname(aside), exist_ok=True)
+    shutil.move(os.path.join(self.directory, str(epoch)), aside)
+    logging.warning('The checkpoint of epoch %d cannot be restored (%s); it is kept aside as %s '
+                    'and training resumes from the newest checkpoint that restores.', epoch,
+                    _short(error), aside)
 
   def wait_until_finished(self) -> None:
     """Blocks until background saves are on disk; errors of a failed save surface here."""

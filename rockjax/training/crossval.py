@@ -40,16 +40,16 @@ def run_kfold(config, workdir: str) -> dict:
   k = config.data.kfold
   folds = range(k) if config.data.fold < 0 else [config.data.fold]
   is_main = jax.process_index() == 0
-  if is_main:
-    workdirs.prepare_workdir(workdir, config)
   results = []
-  for fold in folds:
-    fold_dir = os.path.join(workdir, f'fold_{fold}')
-    logging.info('=== fold %d of %d (%s) ===', fold + 1, k, fold_dir)
-    summary = loop.train_and_evaluate(fold_config(config, fold), fold_dir)
-    results.append(dict(fold=fold, workdir=fold_dir, best_val_accuracy=summary['best_val_accuracy'],
-                        best_epoch=summary['best_epoch'], epochs=summary['epochs'],
-                        elapsed_seconds=summary['elapsed_seconds'], num_val=summary['num_val']))
+  with workdirs.claim(workdir, config, is_main):  # one k-fold run per root
+    for fold in folds:
+      fold_dir = os.path.join(workdir, f'fold_{fold}')
+      logging.info('=== fold %d of %d (%s) ===', fold + 1, k, fold_dir)
+      summary = loop.train_and_evaluate(fold_config(config, fold), fold_dir)
+      results.append(dict(fold=fold, workdir=fold_dir,
+                          best_val_accuracy=summary['best_val_accuracy'],
+                          best_epoch=summary['best_epoch'], epochs=summary['epochs'],
+                          elapsed_seconds=summary['elapsed_seconds'], num_val=summary['num_val']))
   out = aggregate(results)
   out['k'] = k
   for r in results:

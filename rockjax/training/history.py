@@ -1,42 +1,73 @@
 """The per-epoch record of a run: `metrics.jsonl` in the workdir and the log line for each epoch.
 
 One JSON object per epoch (train/val loss and accuracy, learning rate, images/s, times). A resumed
-run first drops the lines of epochs after its checkpoint, which it is about to run again.
+run first drops the lines of epochs after its checkpoint, which it is about to run again. A line
+that cannot be read (cut short by a crash, edited by hand, not a record) is never dropped silently:
+readers skip it, and the resume keeps the original file aside (`metrics.jsonl.damaged-<time>`),
+says which lines it could not read, and rebuilds the file from every readable record.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+
+from absl import logging
+
+
+def parse(line: str) -> dict | None:
+  """The record on one line, or None when the line is not a record (a dict with an int epoch)."""
+  try:
+    record = json.loads(line)
+  except json.JSONDecodeError:
+    return None
+  if isinstance(record, dict) and isinstance(record.get('epoch'), int):
+    return record
+  return None
 
 
 class History:
   def __init__(self, path: str):
     self.path = path
 
-  def read(self) -> list[dict]:
+  def load(self) -> tuple[list[dict], list[int]]:
+    """(every readable record, the 1-based numbers of the lines that are not records)."""
     if not os.path.exists(self.path):
-      return []
-    records = []
-    with open(self.path) as f:
-      for line in f:
-        line = line.strip()
-        if line:
-          try:
-            records.append(json.loads(line))
-          except json.JSONDecodeError:
-            break  # a line cut short by a crash: everything before it is intact
-    return records
+      return [], []
+    records, bad = [], []
+    with open(self.path, errors='replace') as f:
+      for number, line in enumerate(f, start=1):
+        if line.strip():
+          record = parse(line)
+          if record is None:
+            bad.append(number)
+          else:
+            records.append(record)
+    return records, bad
+
+  def read(self) -> list[dict]:
+    """The readable records, in file order (unreadable lines are skipped)."""
+    return self.load()[0]
 
   def truncate_after(self, epoch: int) -> None:
-    """Keeps the records of epochs <= `epoch` (atomically); no file is created."""
+    """Keeps the records of epochs <= `epoch`, one per epoch (atomically); no file is created.
+
+    With unreadable lines, the original file is first kept aside, with a warning."""
     if not os.path.exists(self.path):
       return
-    kept = [r for r in self.read() if r['epoch'] <= epoch]
+    records, bad = self.load()
+    if bad:
+      aside = f'{self.path}.damaged-{time.strftime("%Y%m%d-%H%M%S")}'
+      os.replace(self.path, aside)
+      logging.warning('%s: line(s) %s could not be read as epoch records; the file is kept as %s '
+                      'and rebuilt from its %d readable record(s).', self.path, bad[:20], aside,
+                      len(records))
+    by_epoch = {r['epoch']: r for r in records if r['epoch'] <= epoch}  # the last of duplicates
     tmp = f'{self.path}.tmp'
     with open(tmp, 'w') as f:
-      for r in kept:
-        f.write(json.dumps(r) + '\n')
+      for e in sorted(by_epoch):
+        f.write(json.dumps(by_epoch[e]) + '\n')
     os.replace(tmp, self.path)
 
   def append(self, record: dict) -> None:

@@ -67,8 +67,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
   configlib.validate(config)
   feeding.host_pipeline(config)  # TensorFlow, if this path needs it, before the workdir is claimed
   rt = runtime.make_runtime(config)
-  if rt.is_main:
-    workdirs.prepare_workdir(workdir, config)
+  with workdirs.claim(workdir, config, rt.is_main):  # one writer per workdir
+    return _train(config, workdir, rt)
+
+
+def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
   dataset = load_data(config, workdir, rt)
   ctx, state, schedule = initialise(config, workdir, rt, dataset)
   state, loop = restore_or_start(ctx, state)
@@ -156,9 +159,9 @@ def restore_or_start(ctx: Context, state):
   epochs after the checkpoint (they are about to run again)."""
   loop = Loop(plateau=optim.ReduceOnPlateau.from_config(ctx.config),
               stopper=optim.EarlyStopping(ctx.config.early_stopping_patience))
-  latest = ctx.ckpt.latest_epoch()
-  if latest is not None:
-    state, saved = ctx.ckpt.restore(latest, state)
+  restored = ctx.ckpt.restore_latest(state)
+  if restored is not None:
+    latest, state, saved = restored
     loop.load_json(saved)
     logging.info('Resumed from the checkpoint of epoch %d (best val accuracy %.2f%% at epoch %d).',
                  latest, 100 * loop.stopper.best, loop.stopper.best_epoch)

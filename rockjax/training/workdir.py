@@ -1,22 +1,30 @@
-"""A run's folder: created, checked writable and roomy enough, and never shared by two configs.
+"""A run's folder: one writer at a time, checked writable and roomy enough, one config per run.
 
-`prepare_workdir` refuses a workdir that holds a run with a different config (only the keys in
-`RESUMABLE_CHANGES` may change between a run and its resumption), then saves the resolved config
-and appends this session's library versions and devices to `environment.json`.
+`claim(workdir, config)` takes the workdir's lock (`WorkdirLock`: a second training process on the
+same workdir is refused at once, naming the holder; the OS releases the lock when its holder dies,
+even by kill -9 or a reboot) and prepares the folder: `prepare_workdir` refuses a workdir whose
+finished epochs were trained with a different config (only the keys in `RESUMABLE_CHANGES` may
+change between a run and its resumption), but lets a workdir without a finished epoch (a first
+run that failed) take the corrected config. It then saves the resolved config and appends this
+session's library versions and devices to `environment.json`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.metadata
 import json
 import os
 import platform
 import shutil
+import socket
 import sys
 import time
 
 import jax
 import numpy as np
+from absl import logging
 
 from rockjax import configlib, fileio
 from rockjax.errors import WorkdirError
@@ -32,8 +40,58 @@ LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'tensorflow-c
              'albumentations', 'albucore', 'opencv-python-headless', 'numpy', 'ml-collections')
 
 
-def prepare_workdir(workdir: str, config) -> None:
-  """Creates the workdir, checks it is writable, and refuses to mix configs in one workdir."""
+LOCK_FILE = '.lock'
+# Files a run derives from its config before its first epoch; dropped when a workdir without a
+# finished epoch takes a corrected config.
+DERIVED_FILES = ('split.json', 'class_names.json', 'data_report.json', 'summary.json')
+
+
+class WorkdirLock:
+  """An exclusive, non-blocking flock on <workdir>/.lock, which records the holder."""
+
+  def __init__(self, workdir: str):
+    self.workdir = workdir
+    self.path = os.path.join(workdir, LOCK_FILE)
+    self._fd = None
+
+  def acquire(self) -> None:
+    fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+      with os.fdopen(fd) as f:
+        holder = f.read().strip() or 'unknown'
+      raise WorkdirError(f'workdir {self.workdir!r} is in use by another training run ({holder}); '
+                         'wait for it to finish, or pass another --workdir') from None
+    os.ftruncate(fd, 0)
+    os.write(fd, (f'pid {os.getpid()} on host {socket.gethostname()}, since '
+                  f'{time.strftime("%Y-%m-%d %H:%M:%S")}').encode())
+    self._fd = fd
+
+  def release(self) -> None:
+    if self._fd is not None:
+      os.close(self._fd)  # closing the descriptor releases the lock
+      self._fd = None
+
+
+@contextlib.contextmanager
+def claim(workdir: str, config, is_main: bool = True):
+  """Holds the workdir's lock (process 0 only) for the block, after preparing the workdir."""
+  if not is_main:
+    yield
+    return
+  make_writable(workdir)
+  lock = WorkdirLock(workdir)
+  lock.acquire()
+  try:
+    prepare_workdir(workdir, config)
+    yield
+  finally:
+    lock.release()
+
+
+def make_writable(workdir: str) -> None:
+  """Creates the workdir and checks that files can be written in it."""
   try:
     os.makedirs(workdir, exist_ok=True)
     probe = os.path.join(workdir, f'.write-test-{os.getpid()}')
@@ -42,13 +100,46 @@ def prepare_workdir(workdir: str, config) -> None:
     os.remove(probe)
   except OSError as e:
     raise WorkdirError(f'workdir {workdir!r} is not writable: {e}') from e
+
+
+def has_finished_epoch(workdir: str) -> bool:
+  """Whether a run recorded or checkpointed at least one epoch in `workdir` (or, for a k-fold
+  root, in one of its fold_* runs)."""
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  if os.path.isdir(checkpoints) and any(n.isdigit() for n in os.listdir(checkpoints)):
+    return True
+  metrics = os.path.join(workdir, 'metrics.jsonl')
+  if os.path.exists(metrics) and os.path.getsize(metrics) > 0:
+    return True
+  folds = [n for n in os.listdir(workdir) if n.startswith('fold_')] if os.path.isdir(workdir) else []
+  return any(has_finished_epoch(os.path.join(workdir, n)) for n in folds)
+
+
+def prepare_workdir(workdir: str, config) -> None:
+  """Refuses to mix configs in one workdir, then saves the config and the environment."""
+  make_writable(workdir)
   saved_path = os.path.join(workdir, 'config.json')
   if os.path.exists(saved_path):
-    changed = configlib.differences(configlib.load(saved_path), config, ignore=RESUMABLE_CHANGES)
-    if changed:
+    finished = has_finished_epoch(workdir)
+    try:
+      changed = configlib.differences(configlib.load(saved_path), config,
+                                      ignore=RESUMABLE_CHANGES)
+    except (ValueError, TypeError, KeyError) as e:
+      if finished:
+        raise WorkdirError(f'{saved_path!r} is damaged ({type(e).__name__}: {e}); restore it, or '
+                           'pass another --workdir') from e
+      changed = ['(unreadable config.json)']
+    if changed and finished:
       raise WorkdirError(
           f'workdir {workdir!r} holds a run with a different config (changed: {changed}); '
           'resume it with the same config, or pass a new --workdir')
+    if changed:
+      logging.warning('Workdir %s holds no finished epoch: its config is replaced (changed: %s) '
+                      'and the files derived from the old one are removed.', workdir, changed)
+      for name in DERIVED_FILES:
+        path = os.path.join(workdir, name)
+        if os.path.exists(path):
+          os.remove(path)
   configlib.save(config, saved_path)
   write_environment(os.path.join(workdir, 'environment.json'))
 

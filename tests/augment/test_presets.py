@@ -71,3 +71,11 @@ def test_a_spec_carries_exactly_its_presets_knobs():
   config = tiny_config(augment__preset='flip', augment__crop_min_scale=0.9)
   assert presets.spec_from_config(config.augment) == presets.Spec('flip', ())
   assert dataclasses.is_dataclass(strong)
+
+
+def test_a_huge_custom_recipe_is_refused_with_a_short_message():
+  config = tiny_config(augment__preset='custom', augment__custom='HorizontalFlip(p=0.5)')
+  config.augment.custom = 'HorizontalFlip(p=0.5); ' * 5000
+  with pytest.raises(configlib.ConfigError, match='at most 2,000 characters') as error:
+    configlib.validate(config)
+  assert len(str(error.value)) < 200

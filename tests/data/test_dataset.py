@@ -105,3 +105,13 @@ def test_val_folder_missing_a_class_keeps_the_training_labels(tmp_path):
 def test_missing_data_dir_names_the_path(tmp_path):
   with pytest.raises(errors.DataError, match='nowhere.*does not exist'):
     datasets.load_dataset(tiny_config(data__dir=str(tmp_path / 'nowhere')))
+
+
+def test_a_one_class_set_and_a_class_without_validation_images_are_warned_about(tmp_path, caplog):
+  one = photo_folder(tmp_path / 'one', {'basalt': 8})
+  datasets.load_dataset(tiny_config(data__dir=one, data__group_duplicates=False))
+  assert 'single class' in caplog.text
+  caplog.clear()
+  few = photo_folder(tmp_path / 'few', {'basalt': 12, 'granite': 12, 'marble': 1})
+  datasets.load_dataset(tiny_config(data__dir=few, data__group_duplicates=False))
+  assert "No validation image of class(es) ['marble']" in caplog.text

@@ -183,3 +183,14 @@ def test_reads_a_real_photo_set(tmp_path):
                                imageio.UNREADABLE, imageio.UNSUPPORTED_EXTENSION)
   again = folder.read_folder(root, folder.ReadOptions(image_size=16), str(tmp_path / 'cache'))
   assert again.report['cache_hit'] and again.report['read_seconds'] < s.report['read_seconds']
+
+
+def test_hidden_and_system_folders_are_not_classes_and_are_named(tmp_path, caplog):
+  root = tmp_path / 'photos'
+  for name in ('granite', 'marble', '__MACOSX', '.git', '__MACOSX/granite'):
+    write_image(str(root / name / 'x.png'))
+  write_image(str(root / 'granite' / '.thumbnails' / 'y.png'))
+  image_set = folder.read_folder(str(root), folder.ReadOptions(image_size=8))
+  assert image_set.class_names == ['granite', 'marble']
+  assert image_set.paths == [os.path.join('granite', 'x.png'), os.path.join('marble', 'x.png')]
+  assert "ignoring folder(s) ['.git', '__MACOSX']" in caplog.text

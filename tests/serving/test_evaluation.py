@@ -119,3 +119,18 @@ def test_eval_can_switch_test_time_flips_on_for_a_run_trained_without(run, tmp_p
   plain = evaluation.evaluate_workdir(workdir, eval_config)
   assert plain['test_time_flip'] is False
   assert plain['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-9)
+
+
+def test_eval_that_cannot_write_its_folder_says_so_and_can_write_elsewhere(run, tmp_path):
+  config, workdir, summary = run
+  copy = tmp_path / 'run'
+  shutil.copytree(workdir, copy)
+  shutil.rmtree(copy / 'eval', ignore_errors=True)
+  (copy / 'eval').write_text('a file where the eval folder would go')  # as a read-only workdir
+  eval_config = ml_collections.ConfigDict(config.eval.to_dict())
+  with pytest.raises(errors.WorkdirError, match='cannot write the evaluation .*eval.output_dir'):
+    evaluation.evaluate_workdir(str(copy), eval_config)
+  eval_config.output_dir = str(tmp_path / 'elsewhere')
+  report = evaluation.evaluate_workdir(str(copy), eval_config)
+  assert report['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-9)
+  assert os.path.exists(tmp_path / 'elsewhere' / 'report.json')

@@ -42,3 +42,33 @@ def test_inputs_that_match_nothing_are_an_error(run, tmp_path):
   config, workdir, _ = run
   with pytest.raises(predict.NoInputsError, match='matched no image'):
     predict.predict_workdir(workdir, [str(tmp_path / 'nothing*.jpg')], config.predict)
+
+
+def test_predict_that_cannot_write_its_csv_says_so_and_can_write_elsewhere(run, tmp_path):
+  import shutil
+  import ml_collections
+  from rockjax import errors
+  config, workdir, _ = run
+  copy = tmp_path / 'run'
+  shutil.copytree(workdir, copy)
+  if (copy / 'predictions.csv').exists():  # from an earlier test on the shared run
+    (copy / 'predictions.csv').unlink()
+  (copy / 'predictions.csv').mkdir()  # the CSV cannot be written there
+  image = write_image(str(tmp_path / 'in' / 'rock.png'))
+  predict_config = ml_collections.ConfigDict(dict(config.predict.to_dict(), latency_runs=0))
+  with pytest.raises(errors.WorkdirError, match='predictions.csv.*predict.output_dir'):
+    predict.predict_workdir(str(copy), [image], predict_config)
+  predict_config.output_dir = str(tmp_path / 'out')
+  summary = predict.predict_workdir(str(copy), [image], predict_config)
+  assert summary['predictions'] == str(tmp_path / 'out' / 'predictions.csv')
+  assert os.path.exists(summary['predictions'])
+
+
+def test_a_list_file_names_inputs_with_commas(tmp_path):
+  odd = write_image(str(tmp_path / 'granite, sample 1.png'))
+  plain = write_image(str(tmp_path / 'b.png'), seed=1)
+  listing = tmp_path / 'inputs.txt'
+  listing.write_text(f'{odd}\n\n{plain}\n')
+  assert predict.expand_inputs([f'@{listing}'], ('.png',)) == sorted([odd, plain])
+  with pytest.raises(predict.DataError, match='cannot read the list file'):
+    predict.expand_inputs([f'@{tmp_path / "missing.txt"}'], ('.png',))

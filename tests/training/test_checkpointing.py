@@ -1,4 +1,5 @@
-"""Orbax checkpoints: round trip, best-by-val-accuracy kept beside the latest, restore errors."""
+"""Orbax checkpoints: round trip, best-by-val-accuracy kept beside the latest, restore errors, and
+damaged checkpoints."""
 
 import os
 
@@ -8,9 +9,9 @@ import optax
 import pytest
 
 from rockjax import models
-from rockjax.errors import NoCheckpointError
+from rockjax.errors import NoCheckpointError, WorkdirError
 from rockjax.training import checkpointing, state as states
-from helpers import tiny_config
+from helpers import damage, tiny_config
 
 
 def small_state(seed=0, ema=False):
@@ -62,7 +63,8 @@ def test_checkpoint_from_before_the_ema_fields_still_restores(tmp_path):
     assert type(restored) is type(state) and restored.ema_params is None
     assert int(restored.step) == int(state.step) + 5 and loop == dict(epoch=2)
     assert_trees_equal(restored.params, state.params)
-    with pytest.raises(ValueError):  # a run that needs EMA weights cannot take this checkpoint
+    # A run that needs EMA weights cannot take this checkpoint: one error naming it.
+    with pytest.raises(WorkdirError, match=r'best checkpoint \(epoch 2\) .* cannot be restored'):
       ckpt.restore_best(small_state(seed=1, ema=True))
 
 
@@ -113,3 +115,43 @@ def test_leftover_temporary_save_is_ignored_and_the_epoch_can_be_saved_again(tmp
   assert (ckpt.latest_epoch(), ckpt.best_epoch()) == (2, 2)
   restored, loop = ckpt.restore_best(small_state())
   assert loop == dict(epoch=2)
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_newest_that_restores(tmp_path):
+  directory = tmp_path / 'ckpt'
+  with checkpointing.Checkpointer(str(directory)) as ckpt:
+    ckpt.save(1, small_state(1), dict(epoch=1), 0.9, 0.1, is_best=True)
+    ckpt.save(2, small_state(2), dict(epoch=2), 0.1, 2.0, is_best=False)
+  damage(directory, 2)
+  ckpt = checkpointing.Checkpointer(str(directory))
+  epoch, state, loop = ckpt.restore_latest(small_state())
+  assert (epoch, loop) == (1, dict(epoch=1))
+  assert_trees_equal(state.params, small_state(1).params)
+  assert ckpt.latest_epoch() == 1  # the damaged one is out of the manager's view ...
+  aside = os.listdir(tmp_path / 'checkpoints.damaged')
+  assert len(aside) == 1 and aside[0].startswith('2-')  # ... and kept, not deleted
+  ckpt.save(2, small_state(3), dict(epoch=2), 0.2, 1.5, is_best=False)  # the epoch saves again
+  ckpt.close()
+
+
+def test_when_no_checkpoint_restores_nothing_is_moved_and_the_error_lists_them(tmp_path):
+  directory = tmp_path / 'ckpt'
+  with checkpointing.Checkpointer(str(directory)) as ckpt:
+    ckpt.save(1, small_state(1), dict(epoch=1), 0.9, 0.1, is_best=True)
+    ckpt.save(2, small_state(2), dict(epoch=2), 0.1, 2.0, is_best=False)
+  damage(directory, 1)
+  damage(directory, 2)
+  ckpt = checkpointing.Checkpointer(str(directory))
+  with pytest.raises(WorkdirError, match=r'no checkpoint .* can be restored \(epoch 2: .*epoch 1: '):
+    ckpt.restore_latest(small_state())
+  assert sorted(d for d in os.listdir(directory) if d.isdigit()) == ['1', '2']
+  assert checkpointing.Checkpointer(str(tmp_path / 'none')).restore_latest(small_state()) is None
+
+
+def test_a_damaged_best_checkpoint_is_one_error_naming_it(tmp_path):
+  directory = tmp_path / 'ckpt'
+  with checkpointing.Checkpointer(str(directory)) as ckpt:
+    ckpt.save(1, small_state(1), dict(epoch=1), 0.9, 0.1, is_best=True)
+  damage(directory, 1)
+  with pytest.raises(WorkdirError, match=r'the best checkpoint \(epoch 1\) in .* cannot be '):
+    checkpointing.Checkpointer(str(directory), read_only=True).restore_best(small_state())

@@ -1,5 +1,5 @@
-"""Crash safety with real processes: kill -9 in the middle of training, rerun, finish intact.
-Also: multi-host initialisation is requested only by config or the usual environment variables."""
+"""Crash safety with real processes: a second writer is refused while a run trains; kill -9 in the
+middle of training, rerun (the dead process's lock does not block it), finish intact."""
 
 import json
 import os
@@ -9,8 +9,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+from rockjax import errors
 from rockjax.serving import predictor as inference
-from helpers import ROOT
+from rockjax.training import loop
+from helpers import ROOT, tiny_config
 
 EPOCHS = 6
 
@@ -42,6 +46,10 @@ def test_kill_9_mid_training_then_rerun_finishes_with_every_epoch_once(tmp_path)
   deadline = time.time() + 240
   while metric_lines(workdir) < kill_after and proc.poll() is None and time.time() < deadline:
     time.sleep(0.05)
+  # A second writer while the first trains is refused at once, naming the holder; it writes nothing.
+  with pytest.raises(errors.WorkdirError,
+                     match=rf'in use by another training run \(pid {proc.pid} on host'):
+    loop.train_and_evaluate(tiny_config(num_epochs=EPOCHS, augment__preset='flip'), workdir)
   time.sleep(random.Random().uniform(0, 0.5))  # somewhere inside the next epoch or its save
   proc.send_signal(signal.SIGKILL)
   proc.wait()

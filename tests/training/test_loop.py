@@ -196,3 +196,33 @@ def test_bfloat16_run_learns_with_float32_state(tmp_path):
   ckpt.close()
   for tree in (state.params, state.batch_stats, state.opt_state):
     assert {x.dtype for x in jax.tree.leaves(tree) if np.ndim(x)} == {np.dtype('float32')}
+
+
+def test_a_damaged_line_in_metrics_is_kept_aside_and_no_epoch_is_lost(tmp_path):
+  """A bad line in the middle (or a record without an epoch) used to end the reading there, and
+  the resume then rewrote the file without every later epoch."""
+  loop.train_and_evaluate(tiny_config(num_epochs=3), str(tmp_path))
+  path = tmp_path / 'metrics.jsonl'
+  lines = path.read_text().splitlines()
+  damaged = [lines[0], '{"this line was cut', '{"no_epoch": true}', lines[1], lines[2]]
+  path.write_text('\n'.join(damaged) + '\n')
+  summary = loop.train_and_evaluate(tiny_config(num_epochs=4), str(tmp_path))
+  assert summary['epochs'] == 4
+  assert [r['epoch'] for r in records(tmp_path)] == [1, 2, 3, 4]
+  aside = [p for p in os.listdir(tmp_path) if p.startswith('metrics.jsonl.damaged-')]
+  assert len(aside) == 1 and (tmp_path / aside[0]).read_text().splitlines() == damaged
+
+
+def test_a_damaged_latest_checkpoint_resumes_from_the_newest_that_restores(tmp_path, monkeypatch):
+  # Epoch 1 counts as the best, so two checkpoints are kept: the best (1) and the latest (3).
+  update = optim.EarlyStopping.update
+  monkeypatch.setattr(optim.EarlyStopping, 'update',
+                      lambda self, epoch, accuracy: update(self, epoch, float(epoch == 1)))
+  config = tiny_config(num_epochs=3)
+  loop.train_and_evaluate(config, str(tmp_path))
+  from helpers import damage
+  damage(tmp_path / 'checkpoints', 3)
+  summary = loop.train_and_evaluate(config, str(tmp_path))
+  assert summary['epochs'] == 3
+  assert [r['epoch'] for r in records(tmp_path)] == [1, 2, 3]  # 2 and 3 trained again
+  assert os.listdir(tmp_path / 'checkpoints.damaged')[0].startswith('3-')
