@@ -64,9 +64,11 @@ def run_training(config, workdir: str) -> dict:
   if config.data.kfold and config.data.fold < 0:
     from rockjax.training import crossval
     return crossval.run_kfold(config, workdir)
+  import jax
   from rockjax.training import loop
   summary = loop.train_and_evaluate(config, workdir)
-  fileio.write_json(os.path.join(workdir, 'summary.json'), summary)
+  if jax.process_index() == 0:  # one writer per workdir, also with several processes
+    fileio.write_json(os.path.join(workdir, 'summary.json'), summary)
   return summary
 
 

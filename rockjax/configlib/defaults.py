@@ -40,6 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.ema_decay = 0.0  # > 0 (e.g. 0.99): evaluate, keep and export a moving average of the weights
   c.test_time_flip = False  # average each image's class probabilities with its mirror image's
   c.distributed = False  # True: jax.distributed.initialize() (multi-host); training/runtime.py
+  c.distributed_timeout_seconds = 100  # multi-host: a silent process ends the others after this
 
   c.model = ml_collections.ConfigDict()
   c.model.name = 'ResidualCNN'  # ResidualCNN | SeedCNN

@@ -2,9 +2,11 @@
 
 Pure numpy, shared by every input path. Batches are dicts of arrays shaped
 [local_devices, per_device_batch, ...] for the pmap steps. An epoch's order is a seeded permutation
-shared by all processes (each takes its own contiguous share), and each example's augmentation seed
-is derived from (seed, epoch, index), so an epoch is the same whatever the thread scheduling and
-whether the run was resumed.
+shared by all processes, cut into global batches; each process takes its own slice of every global
+batch, so a global batch holds the same examples, on the same global devices, whatever the number
+of processes (two processes with two devices each train like one with four). Each example's
+augmentation seed is derived from (seed, epoch, index), so an epoch is the same whatever the thread
+scheduling and whether the run was resumed.
 
 Evaluation batches carry a `mask`: the last partial batch is padded and masked, so every validation
 example counts exactly once.
@@ -26,14 +28,17 @@ def example_seed(seed: int, epoch: int, index: int) -> int:
   return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
 
 
-def process_shard(indices: np.ndarray, process_index: int, process_count: int) -> np.ndarray:
-  """This process's share of an (already shuffled) index list; all shares have equal length.
+def process_shard(indices: np.ndarray, process_index: int, process_count: int,
+                  global_batch: int) -> np.ndarray:
+  """This process's slice of every full global batch of an (already shuffled) index list.
 
-  Across processes every index appears at most once; at most `process_count - 1` indices (the
-  remainder) are left out of an epoch, different ones each epoch since the order is reshuffled.
+  Across processes every index appears at most once; the examples past the last full global batch
+  are left out of the epoch (different ones each epoch, since the order is reshuffled).
   """
-  per_process = len(indices) // process_count
-  return indices[process_index * per_process:(process_index + 1) * per_process]
+  steps = len(indices) // global_batch
+  local = global_batch // process_count
+  cut = np.asarray(indices[:steps * global_batch]).reshape(steps, process_count, local)
+  return cut[:, process_index].reshape(-1)
 
 
 def shuffled_indices(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -54,10 +59,11 @@ def local_batch_sizes(global_batch: int, num_devices: int, process_count: int,
   return local_batch, local_batch // num_devices
 
 
-def epoch_order(num_examples: int, seed: int, epoch: int, process_index: int = 0,
-                process_count: int = 1) -> np.ndarray:
-  """The example indices this process trains on in `epoch`, in order."""
-  return process_shard(shuffled_indices(num_examples, seed, epoch), process_index, process_count)
+def epoch_order(num_examples: int, seed: int, epoch: int, global_batch: int,
+                process_index: int = 0, process_count: int = 1) -> np.ndarray:
+  """The example indices this process trains on in `epoch`, in order (full batches only)."""
+  return process_shard(shuffled_indices(num_examples, seed, epoch), process_index, process_count,
+                       global_batch)
 
 
 def eval_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, num_devices: int,

@@ -30,7 +30,8 @@ def train_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, 
   """One epoch of shuffled, augmented training batches for this process's local devices;
   `threads` > 0 caps tf.data's thread pool (0: TensorFlow's default, one per core)."""
   local_batch, per_device = batching.local_batch_sizes(global_batch, num_devices, process_count)
-  order = batching.epoch_order(len(labels), seed, epoch, process_index, process_count)
+  order = batching.epoch_order(len(labels), seed, epoch, global_batch, process_index,
+                               process_count)
   height, width = images.shape[1:3]
 
   ds = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))

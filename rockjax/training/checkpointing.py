@@ -20,6 +20,7 @@ import shutil
 import time
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
@@ -32,6 +33,18 @@ NOT_BEST = -1.0  # score of epochs that did not improve validation accuracy
 
 def _score(metrics: dict) -> float:
   return metrics['score']
+
+
+def _several_processes() -> bool:
+  return jax.process_count() > 1
+
+
+def _host_copy(state):
+  """The replicated state as numpy arrays. With several processes, pmap's replicated arrays are
+  local to each process, which Orbax cannot save as global arrays; their values are the same on
+  every process, so the primary process writes them once, and every process reads them back (the
+  training loop replicates them onto its devices)."""
+  return jax.tree.map(np.asarray, state)
 
 
 def _short(error: Exception, limit: int = 200) -> str:
@@ -61,7 +74,8 @@ class Checkpointer:
     metrics = dict(score=float(val_accuracy) if is_best else NOT_BEST,
                    val_accuracy=float(val_accuracy), val_loss=float(val_loss))
     self._manager.save(epoch, metrics=metrics, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), loop=ocp.args.JsonSave(loop)))
+        state=ocp.args.StandardSave(_host_copy(state) if _several_processes() else state),
+        loop=ocp.args.JsonSave(loop)))
 
   def latest_epoch(self) -> int | None:
     return self._manager.latest_step()
@@ -70,7 +84,10 @@ class Checkpointer:
     return self._manager.best_step()
 
   def _restore_tree(self, epoch: int, target):
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+    if _several_processes():  # every process reads the same replicated values, as numpy
+      abstract = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), target)
+    else:
+      abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
     return self._manager.restore(epoch, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract), loop=ocp.args.JsonRestore()))
 

@@ -95,9 +95,9 @@ class HostFeed:
     self.augmenter = (presets.host_augmenter(config.augment, config.data.image_size)
                       if config.augment.where == 'host' else None)
     options = step_options(config, schedule, len(dataset.class_names))
-    self.p_train = (steps.pmap_train_step(rt.devices, **options) if self.k == 1 else
-                    steps.pmap_train_steps(rt.devices, **options))
-    self.p_eval = steps.pmap_eval_step(rt.devices, test_time_flip=config.test_time_flip)
+    self.p_train = (steps.pmap_train_step(rt.pmap_devices, **options) if self.k == 1 else
+                    steps.pmap_train_steps(rt.pmap_devices, **options))
+    self.p_eval = steps.pmap_eval_step(rt.pmap_devices, test_time_flip=config.test_time_flip)
 
   def train(self, state, epoch: int):
     config, rt = self.config, self.rt
@@ -154,20 +154,20 @@ class DeviceFeed:
     self.options = step_options(config, schedule, len(dataset.class_names))
     self._compiled = {}
     self.p_eval = steps.pmap_resident_eval(
-        rt.devices, num_batches=num_val_batches, per_device=val_arrays['image'].shape[1]
+        rt.pmap_devices, num_batches=num_val_batches, per_device=val_arrays['image'].shape[1]
         // num_val_batches, test_time_flip=config.test_time_flip)
 
   def _train_fn(self, num_steps: int):
     """One compiled function per number of steps in a dispatch (K, and the epoch's remainder)."""
     if num_steps not in self._compiled:
       self._compiled[num_steps] = steps.pmap_resident_train_steps(
-          self.rt.devices, num_steps=num_steps, per_device=self.per_device, **self.options)
+          self.rt.pmap_devices, num_steps=num_steps, per_device=self.per_device, **self.options)
     return self._compiled[num_steps]
 
   def train(self, state, epoch: int):
     config, rt = self.config, self.rt
-    order = batching.epoch_order(len(self.dataset.train), config.seed, epoch, rt.process_index,
-                                 rt.process_count)
+    order = batching.epoch_order(len(self.dataset.train), config.seed, epoch, config.batch_size,
+                                 rt.process_index, rt.process_count)
     orders = steps.shard_batch(batching.device_orders(order, self.num_steps, rt.num_devices,
                                                       self.per_device), rt.mesh)
     k = config.steps_per_dispatch

@@ -162,6 +162,7 @@ def restore_or_start(ctx: Context, state):
   restored = ctx.ckpt.restore_latest(state)
   if restored is not None:
     latest, state, saved = restored
+    state = steps.replicate(state, ctx.rt.mesh)  # a no-op unless it was read as numpy
     loop.load_json(saved)
     logging.info('Resumed from the checkpoint of epoch %d (best val accuracy %.2f%% at epoch %d).',
                  latest, 100 * loop.stopper.best, loop.stopper.best_epoch)

@@ -28,15 +28,21 @@ def requested(config, environ=os.environ) -> bool:
 
 
 def maybe_initialize(config, environ=os.environ) -> bool:
-  """Initialises jax.distributed if requested; returns whether it did."""
+  """Initialises jax.distributed if requested; returns whether it did.
+
+  CPU devices exchange gradients over Gloo (so several processes on one machine, or CPU hosts,
+  train together); a process that stops answering for `distributed_timeout_seconds` ends the
+  others with an error instead of a hang."""
   if not requested(config, environ):
     return False
+  jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # GPUs and TPUs ignore it
+  timeouts = dict(heartbeat_timeout_seconds=int(config.distributed_timeout_seconds))
   if all(environ.get(k) for k in ENV_KEYS):
     jax.distributed.initialize(coordinator_address=environ['JAX_COORDINATOR_ADDRESS'],
                                num_processes=int(environ['JAX_NUM_PROCESSES']),
-                               process_id=int(environ['JAX_PROCESS_ID']))
+                               process_id=int(environ['JAX_PROCESS_ID']), **timeouts)
   else:
-    jax.distributed.initialize()  # cluster auto-detection (Cloud TPU, SLURM, ...)
+    jax.distributed.initialize(**timeouts)  # cluster auto-detection (Cloud TPU, SLURM, ...)
   logging.info('jax.distributed: process %d of %d, %d local / %d global devices.',
                jax.process_index(), jax.process_count(), jax.local_device_count(),
                jax.device_count())
@@ -59,6 +65,13 @@ class Runtime:
   def is_main(self) -> bool:
     return self.process_index == 0
 
+  @property
+  def pmap_devices(self) -> list:
+    """The devices the pmapped steps run over: this process's own, or with several processes
+    every device of every process (each process feeding its local ones), so that gradients,
+    BatchNorm statistics and metrics are reduced over all of them."""
+    return self.devices if self.process_count == 1 else jax.devices()
+
   def barrier(self, name: str) -> None:
     """Waits until every process reaches the same named point (no-op for one process)."""
     if self.process_count > 1:
@@ -72,6 +85,9 @@ def make_runtime(config) -> Runtime:
   if n > len(local):
     raise ConfigError(f'config.num_devices: {n} requested but only {len(local)} local '
                       f'{local[0].platform} device(s) exist')
+  if jax.process_count() > 1 and n != len(local):
+    raise ConfigError(f'config.num_devices: with {jax.process_count()} processes every local '
+                      f'device takes part; use 0 (all {len(local)}), not {n}')
   devices = local[:n]
   rt = Runtime(devices=devices, mesh=steps.make_mesh(devices), process_index=jax.process_index(),
                process_count=jax.process_count())

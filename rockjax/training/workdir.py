@@ -34,7 +34,7 @@ RESUMABLE_CHANGES = ('num_epochs', 'log_every_steps', 'early_stopping_patience',
                      'data.cache_dir', 'data.read_workers', 'eval_batch_size', 'num_devices',
                      'eval', 'predict', 'preview', 'distributed', 'data.split_from',
                      'data.where', 'data.device_memory_mb', 'data.host_threads',
-                     'steps_per_dispatch')
+                     'steps_per_dispatch', 'distributed_timeout_seconds')
 
 LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'tensorflow-cpu', 'tensorflow',
              'albumentations', 'albucore', 'opencv-python-headless', 'numpy', 'ml-collections')

@@ -13,12 +13,15 @@ def make_data(n=70, size=16, seed=0):
   return images, labels
 
 
-def test_process_shards_are_disjoint_and_cover_the_epoch():
+def test_each_process_takes_its_slice_of_every_global_batch():
   order = batching.shuffled_indices(103, seed=0, epoch=4)
-  shards = [batching.process_shard(order, p, 4) for p in range(4)]
+  shards = [batching.process_shard(order, p, 4, global_batch=8) for p in range(4)]
+  assert {len(s) for s in shards} == {24}  # 12 full global batches of 8, 2 per process each
+  for step in range(12):  # the processes' slices, side by side, are the single process's batch
+    together = np.concatenate([s[2 * step:2 * step + 2] for s in shards])
+    np.testing.assert_array_equal(together, order[8 * step:8 * step + 8])
   seen = np.concatenate(shards)
-  assert len(set(seen.tolist())) == len(seen) == 100  # 103 // 4 * 4; the remainder skips an epoch
-  assert len({len(s) for s in shards}) == 1
+  assert len(set(seen.tolist())) == len(seen) == 96  # the rest of the epoch is skipped
 
 
 @pytest.mark.parametrize('n,processes', [(70, 1), (64, 1), (5, 1), (71, 3)])
@@ -41,11 +44,11 @@ def test_eval_batches_cover_every_example_exactly_once(n, processes):
 
 
 def test_epoch_order_depends_only_on_seed_and_epoch():
-  a = batching.epoch_order(50, seed=3, epoch=2)
-  np.testing.assert_array_equal(a, batching.epoch_order(50, seed=3, epoch=2))
+  a = batching.epoch_order(50, seed=3, epoch=2, global_batch=10)
+  np.testing.assert_array_equal(a, batching.epoch_order(50, seed=3, epoch=2, global_batch=10))
   assert sorted(a.tolist()) == list(range(50))
-  assert not np.array_equal(a, batching.epoch_order(50, seed=3, epoch=3))
-  assert not np.array_equal(a, batching.epoch_order(50, seed=4, epoch=2))
+  assert not np.array_equal(a, batching.epoch_order(50, seed=3, epoch=3, global_batch=10))
+  assert not np.array_equal(a, batching.epoch_order(50, seed=4, epoch=2, global_batch=10))
 
 
 def test_local_batch_sizes_split_the_global_batch():
@@ -61,8 +64,8 @@ def test_device_orders_put_each_step_on_the_devices_the_host_batches_would(proce
   n, devices, per_device, seed, epoch = 70, 4, 2, 2, 3
   images, labels = make_data(n=n)
   images[:, 0, 0, 0] = np.arange(n)  # each image carries its index
-  order = batching.epoch_order(n, seed, epoch, process_index, process_count)
   global_batch = devices * per_device * process_count
+  order = batching.epoch_order(n, seed, epoch, global_batch, process_index, process_count)
   steps = batching.steps_per_epoch(n, global_batch)
   rows = batching.device_orders(order, steps, devices, per_device)
   assert rows.shape == (devices, steps * per_device) and rows.dtype == np.int32
