@@ -117,11 +117,16 @@ def test_leftover_temporary_save_is_ignored_and_the_epoch_can_be_saved_again(tmp
   assert loop == dict(epoch=2)
 
 
-def test_a_damaged_latest_checkpoint_falls_back_to_the_newest_that_restores(tmp_path):
-  directory = tmp_path / 'ckpt'
+def best_then_latest(directory):
+  """Checkpoints of epoch 1 (the best) and epoch 2 (the latest) in `directory`."""
   with checkpointing.Checkpointer(str(directory)) as ckpt:
     ckpt.save(1, small_state(1), dict(epoch=1), 0.9, 0.1, is_best=True)
     ckpt.save(2, small_state(2), dict(epoch=2), 0.1, 2.0, is_best=False)
+  return directory
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_newest_that_restores(tmp_path):
+  directory = best_then_latest(tmp_path / 'ckpt')
   damage(directory, 2)
   ckpt = checkpointing.Checkpointer(str(directory))
   epoch, state, loop = ckpt.restore_latest(small_state())
@@ -135,10 +140,7 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_newest_that_restores(tmp_
 
 
 def test_when_no_checkpoint_restores_nothing_is_moved_and_the_error_lists_them(tmp_path):
-  directory = tmp_path / 'ckpt'
-  with checkpointing.Checkpointer(str(directory)) as ckpt:
-    ckpt.save(1, small_state(1), dict(epoch=1), 0.9, 0.1, is_best=True)
-    ckpt.save(2, small_state(2), dict(epoch=2), 0.1, 2.0, is_best=False)
+  directory = best_then_latest(tmp_path / 'ckpt')
   damage(directory, 1)
   damage(directory, 2)
   ckpt = checkpointing.Checkpointer(str(directory))
