@@ -75,13 +75,15 @@ def run_training(config, workdir: str) -> dict:
 def train(config, workdir: str, inputs) -> str:
   result = run_training(config, workdir)
   if 'k' in result:
-    return (f'{result["k"]}-fold: mean best val accuracy '
+    return (f'{result["k"]}-fold: final-epoch val accuracy '
+            f'{100 * result["mean_final_val_accuracy"]:.2f}% +- '
+            f'{100 * result["std_final_val_accuracy"]:.2f}% (best epoch, selected on validation: '
             f'{100 * result["mean_best_val_accuracy"]:.2f}% +- '
-            f'{100 * result["std_best_val_accuracy"]:.2f}% (pooled '
-            f'{100 * result["pooled_val_accuracy"]:.2f}%); details in '
+            f'{100 * result["std_best_val_accuracy"]:.2f}%); details in '
             f'{os.path.join(workdir, "kfold.json")}')
-  return (f'best val accuracy {100 * result["best_val_accuracy"]:.2f}% at epoch '
-          f'{result["best_epoch"]}; outputs in {workdir}')
+  return (f'final-epoch val accuracy {100 * result["final_val_accuracy"]:.2f}% (epoch '
+          f'{result["final_epoch"]}); best {100 * result["best_val_accuracy"]:.2f}% at epoch '
+          f'{result["best_epoch"]}, selected on validation; outputs in {workdir}')
 
 
 def evaluate(config, workdir: str, inputs) -> str:

@@ -5,8 +5,9 @@
         "recommended=runs/rock7/rocks32_no_regularisation/weight_decay-0.0_..." ...
 
 Each argument is `label=DIR`, where DIR is one cross-validated run (it holds kfold.json and
-fold_*/). Writes <out>_table.md (one row per run: per-fold and mean +- std best val accuracy, final
-train accuracy, best epoch, wall time per fold, duplicate groups and a fingerprint of the folds, so
+fold_*/). Writes <out>_table.md (one row per run: per-fold and mean +- std final-epoch val accuracy,
+which no choice was made on, beside the mean +- std best-epoch val accuracy, selected on the same
+images and so optimistic, and their mean difference; final train accuracy, best epoch, wall time per fold, duplicate groups and a fingerprint of the folds, so
 rows validated on the same folds can be told apart from rows that were not) and <out>_curves.png
 (mean val accuracy over the folds, per epoch). Unfinished runs are listed with the folds they have.
 """
@@ -60,6 +61,7 @@ def summarise(label: str, run_dir: str) -> dict:
     finished = last['epoch'] >= config['num_epochs'] or bool(
         patience and last['epoch'] - last['best_epoch'] >= patience)
     folds.append(dict(dir=d, finished=finished, best=last['best_val_accuracy'],
+                      final=last['val_accuracy'],
                       best_epoch=last['best_epoch'], epochs=last['epoch'],
                       final_train=last['train_accuracy'], seconds=last['elapsed_seconds'],
                       curve=[(r['epoch'], r['val_accuracy']) for r in records]))
@@ -68,11 +70,15 @@ def summarise(label: str, run_dir: str) -> dict:
   # data.split_from, carries that run's count).
   groups = _load_json(os.path.join(fold_dirs[0], 'split.json')).get('duplicate_groups')
   best = np.array([f['best'] for f in done]) * 100
+  final = np.array([f['final'] for f in done]) * 100
   return dict(
       label=label, dir=run_dir, num_folds=num_folds, folds=folds, done=len(done),
-      per_fold=[round(float(b), 2) for b in best],
+      per_fold=[round(float(v), 2) for v in final],
+      final_mean=float(final.mean()) if len(final) else float('nan'),
+      final_std=float(final.std(ddof=1)) if len(final) > 1 else float('nan'),
       mean=float(best.mean()) if len(best) else float('nan'),
       std=float(best.std(ddof=1)) if len(best) > 1 else float('nan'),
+      best_minus_final=float((best - final).mean()) if len(best) else float('nan'),
       final_train=[100 * f['final_train'] for f in done],
       best_epoch=float(np.mean([f['best_epoch'] for f in done])) if done else float('nan'),
       seconds=float(np.median([f['seconds'] for f in done])) if done else float('nan'),
@@ -81,20 +87,24 @@ def summarise(label: str, run_dir: str) -> dict:
 
 
 def markdown(rows: list[dict]) -> str:
-  lines = ['| row | per-fold best val acc (%) | mean +- std (%) | final train acc (%) | '
-           'best epoch (mean) | wall time per fold | duplicate groups | folds |',
-           '|---|---|---|---|---|---|---|---|']
+  lines = ['| row | per-fold final-epoch val acc (%) | final epoch: mean +- std (%) | '
+           'best epoch, selected on val: mean +- std (%) | best - final (points) | '
+           'final train acc (%) | best epoch (mean) | wall time per fold | duplicate groups | '
+           'folds |',
+           '|---|---|---|---|---|---|---|---|---|---|']
   for r in rows:
     if r['done'] == r['num_folds']:
-      score = f'**{r["mean"]:.2f} +- {r["std"]:.2f}**'
+      score = f'**{r["final_mean"]:.2f} +- {r["final_std"]:.2f}**'
+      selected = f'{r["mean"]:.2f} +- {r["std"]:.2f}'
+      gap = f'{r["best_minus_final"]:+.2f}'
     else:
-      score = f'{r["done"]} of {r["num_folds"]} folds done'
+      score, selected, gap = f'{r["done"]} of {r["num_folds"]} folds done', '-', '-'
     train = (f'{min(r["final_train"]):.0f}-{max(r["final_train"]):.0f}'
              if r['final_train'] else '-')
     minutes = f'{r["seconds"] / 60:.1f} min' if r['done'] else '-'
     epoch = f'{r["best_epoch"]:.1f}' if r['done'] else '-'
     lines.append(f'| {r["label"]} | {", ".join(f"{v:.2f}" for v in r["per_fold"]) or "-"} | '
-                 f'{score} | {train} | {epoch} | {minutes} | {r["duplicate_groups"]} | '
+                 f'{score} | {selected} | {gap} | {train} | {epoch} | {minutes} | {r["duplicate_groups"]} | '
                  f'{r["folds_id"]} |')
   return '\n'.join(lines) + '\n'
 

@@ -133,38 +133,51 @@ def curve(workdir: str, kfold: int) -> list[tuple[int, float]]:
   return [(e, sum(v) / len(v)) for e, v in sorted(per_epoch.items())]
 
 
+def _pct(value) -> float | str:
+  return '' if value is None else round(100 * value, 2)
+
+
 def row(assignment: dict, summary: dict | None, kfold: int, seconds: float, status: str) -> dict:
+  """A table row: the final epoch's val accuracy first (no choice was made on it), then the best
+  epoch's (selected on the same images); '' where a run finished before final figures existed."""
   r = {k: v for k, v in assignment.items()}
   if summary is None:
-    r.update(best_val_accuracy='', std='', best_epoch='', wall_seconds=round(seconds, 1),
-             status=status)
+    r.update(final_val_accuracy='', final_std='', best_val_accuracy='', std='', best_epoch='',
+             wall_seconds=round(seconds, 1), status=status)
   elif kfold:
-    r.update(best_val_accuracy=round(100 * summary['mean_best_val_accuracy'], 2),
-             std=round(100 * summary['std_best_val_accuracy'], 2),
+    r.update(final_val_accuracy=_pct(summary.get('mean_final_val_accuracy')),
+             final_std=_pct(summary.get('std_final_val_accuracy')),
+             best_val_accuracy=_pct(summary['mean_best_val_accuracy']),
+             std=_pct(summary['std_best_val_accuracy']),
              best_epoch=round(summary['mean_best_epoch'], 1),
              wall_seconds=round(summary['total_seconds'], 1), status=status)
   else:
-    r.update(best_val_accuracy=round(100 * summary['best_val_accuracy'], 2), std='',
+    r.update(final_val_accuracy=_pct(summary.get('final_val_accuracy')), final_std='',
+             best_val_accuracy=_pct(summary['best_val_accuracy']), std='',
              best_epoch=summary['best_epoch'], wall_seconds=round(summary['elapsed_seconds'], 1),
              status=status)
   return r
 
 
 def write_tables(root: str, rows: list[dict], keys: list[str], kfold: int) -> None:
-  columns = keys + ['best_val_accuracy', 'std', 'best_epoch', 'wall_seconds', 'status']
+  columns = keys + ['final_val_accuracy', 'final_std', 'best_val_accuracy', 'std', 'best_epoch',
+                    'wall_seconds', 'status']
   with open(os.path.join(root, 'summary.csv'), 'w', newline='') as f:
     writer = csv.DictWriter(f, columns)
     writer.writeheader()
     writer.writerows(rows)
-  acc_title = (f'best val acc (%), {kfold}-fold mean +- std' if kfold else 'best val acc (%)')
-  header = keys + [acc_title, 'best epoch' + (' (mean)' if kfold else ''), 'wall time (s)',
-                   'status']
+  spread = f', {kfold}-fold mean +- std' if kfold else ''
+  header = keys + [f'final-epoch val acc (%){spread}',
+                   f'best-epoch val acc (%, selected on val){spread}',
+                   'best epoch' + (' (mean)' if kfold else ''), 'wall time (s)', 'status']
   lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
   for r in rows:
-    acc = (f'{r["best_val_accuracy"]} +- {r["std"]}' if kfold and r['std'] != ''
-           else str(r['best_val_accuracy']))
-    cells = [str(r[k]) for k in keys] + [acc, str(r['best_epoch']), str(r['wall_seconds']),
-                                         r['status']]
+    final = (f'{r["final_val_accuracy"]} +- {r["final_std"]}' if kfold and r['final_std'] != ''
+             else str(r['final_val_accuracy']))
+    best = (f'{r["best_val_accuracy"]} +- {r["std"]}' if kfold and r['std'] != ''
+            else str(r['best_val_accuracy']))
+    cells = [str(r[k]) for k in keys] + [final, best, str(r['best_epoch']),
+                                         str(r['wall_seconds']), r['status']]
     lines.append('| ' + ' | '.join(cells) + ' |')
   with open(os.path.join(root, 'summary.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')

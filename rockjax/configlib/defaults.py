@@ -62,7 +62,8 @@ def base_config() -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict()
   c.data.dir = ''  # a folder with one sub-folder per class; '' means the generated default set
   c.data.image_size = 32
-  c.data.val_fraction = 0.25
+  c.data.val_fraction = 0.25  # of the images outside the test split
+  c.data.test_fraction = 0.0  # > 0: a test split carved off first, never seen in training
   c.data.interpolation = 'nearest'  # the reference's resize; see data/imageio.py RESAMPLE
   c.data.aspect = 'stretch'  # stretch (reference) | center_crop
   c.data.cache_dir = ''  # '' means $ROCKJAX_CACHE_DIR or ~/.cache/rockjax
@@ -92,7 +93,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.augment[knob.name] = knob.default
 
   c.eval = ml_collections.ConfigDict()  # --mode=eval
-  c.eval.dir = ''  # a class-per-folder set to evaluate on; '' means the run's saved val split
+  c.eval.dir = ''  # a class-per-folder set to evaluate on; '' means the run's saved split
+  c.eval.split = 'val'  # val | test: which saved split (test: the held-out test split, once)
   c.eval.batch_size = 256
   c.eval.num_errors_shown = 24  # most confidently wrong images in eval/most_confident_errors.png
   c.eval.test_time_flip = 'run'  # run: as the run was trained | on | off: override, for this eval

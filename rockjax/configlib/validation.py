@@ -18,6 +18,7 @@ from rockjax.errors import ConfigError
 from rockjax.training import optim
 
 TEST_TIME_FLIP_OVERRIDES = ('run', 'on', 'off')  # eval.test_time_flip
+EVAL_SPLITS = ('val', 'test')  # eval.split
 
 
 def _check(ok: bool, key: str, message: str) -> None:
@@ -67,6 +68,7 @@ def validate(config) -> None:
   _fraction(config, 'ema_decay', True, False, ' (0 disables)')
   _fraction(config, 'plateau.factor', False, False)
   _fraction(config, 'data.val_fraction', False, False)
+  _fraction(config, 'data.test_fraction', True, False, ' (0: no test split)')
   _check(0 <= config.data.alpha_background <= 255, 'data.alpha_background',
          f'must be a grey level in [0, 255], got {config.data.alpha_background!r}')
   _check(config.data.kfold == 0 or config.data.kfold >= 2, 'data.kfold',
@@ -79,6 +81,9 @@ def validate(config) -> None:
          f'{config.warmup_epochs} exceeds num_epochs={config.num_epochs}')
   _choice(config, 'schedule', optim.SCHEDULES)
   _choice(config, 'eval.test_time_flip', TEST_TIME_FLIP_OVERRIDES)
+  _choice(config, 'eval.split', EVAL_SPLITS)
+  _check(not (config.eval.dir and config.eval.split == 'test'), 'eval.split',
+         'test evaluates the run\'s saved test split; with eval.dir set, leave eval.split=val')
   _choice(config, 'data.interpolation', tuple(imageio.RESAMPLE))
   _choice(config, 'data.aspect', imageio.ASPECTS)
   _validate_model(config)

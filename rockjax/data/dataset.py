@@ -1,10 +1,14 @@
 """From `config.data` to train and validation image sets, with the split saved in the workdir.
 
 The source is the user's folder (`data.dir`) or, when that is empty, the generated default set. A
-folder with `train/` and `val/` (or `test/`) sub-folders is used as split; otherwise the images are
-split with a seeded, stratified split. The split (file lists) is saved as `split.json` in the
-workdir and reused from there, so a resumed run, and a later evaluation, see exactly the same
-validation files. `class_names.json` and `data_report.json` are written beside it.
+folder with `train/` and `val/` (or `test/`) sub-folders is used as split (with `train/`, `val/` and
+`test/`, the third is the test split); otherwise the images are split with a seeded, stratified,
+duplicate-grouped split. With `data.test_fraction` > 0 a test split is carved off first, before the
+train/val split or the folds, so it is the same for every fold; training, early stopping,
+checkpoint choice, reduce-on-plateau and sweeps never see it (only `--mode=eval
+--config.eval.split=test` reads it). The split (file lists) is saved as `split.json` in the workdir
+and reused from there, so a resumed run, and a later evaluation, see exactly the same validation
+and test files. `class_names.json` and `data_report.json` are written beside it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from rockjax.data import decoded, dedup, folder, splits, synthetic
 from rockjax.errors import ConfigError, DataError
 from rockjax.fileio import write_json
 
-SPLIT_FOLDERS = ('val', 'validation', 'test')
+SPLIT_FOLDERS = ('val', 'validation', 'test')  # the validation folder: the first that exists
+TEST_FOLDER = 'test'  # beside train/ and val/: the test split
 
 
 @dataclasses.dataclass
@@ -30,19 +35,25 @@ class Dataset:
   val: folder.ImageSet
   class_names: list[str]
   report: dict
+  test: folder.ImageSet | None = None  # never used in training; --config.eval.split=test
 
 
-def warn_about_classes(train: folder.ImageSet, val: folder.ImageSet) -> None:
+def warn_about_classes(train: folder.ImageSet, val: folder.ImageSet,
+                       test: folder.ImageSet | None = None) -> None:
   """A data set a classifier cannot learn or be judged on: said in the log, not silently run."""
   names = train.class_names
   if len(names) < 2:
     logging.warning('The data set has a single class (%s): every prediction is that class, and '
                     'accuracy says nothing. Add a sub-folder per class.', names)
-  counts = np.bincount(val.labels, minlength=len(names))
-  missing = [n for n, c in zip(names, counts) if c == 0]
-  if missing:
-    logging.warning('No validation image of class(es) %s: their accuracy is not measured; add '
-                    'photos or lower data.kfold.', missing)
+  for image_set, what, fix in ((val, 'validation', 'lower data.kfold'),
+                               (test, 'test', 'raise data.test_fraction')):
+    if image_set is None:
+      continue
+    counts = np.bincount(image_set.labels, minlength=len(names))
+    missing = [n for n, c in zip(names, counts) if c == 0]
+    if missing:
+      logging.warning('No %s image of class(es) %s: their accuracy is not measured; add photos or '
+                      '%s.', what, missing, fix)
 
 
 def cache_dir(data_config) -> str:
@@ -61,13 +72,16 @@ def data_root(data_config) -> str:
   return root
 
 
-def explicit_split_folders(root: str) -> tuple[str, str] | None:
-  """(train, val) sub-folders when `root` is already split into train/ and val/ (or test/)."""
+def explicit_split_folders(root: str) -> tuple[str, str, str | None] | None:
+  """(train, val, test or None) sub-folders when `root` is already split into train/ and val/ (or
+  test/, then the validation folder); test/ beside train/ and val/ is the test split."""
   if not os.path.isdir(os.path.join(root, 'train')):
     return None
   for name in SPLIT_FOLDERS:
     if os.path.isdir(os.path.join(root, name)):
-      return os.path.join(root, 'train'), os.path.join(root, name)
+      test = os.path.join(root, TEST_FOLDER)
+      test = test if name != TEST_FOLDER and os.path.isdir(test) else None
+      return os.path.join(root, 'train'), os.path.join(root, name), test
   return None
 
 
@@ -96,30 +110,48 @@ def duplicate_groups(image_set: folder.ImageSet, data_config) -> tuple[np.ndarra
 
 
 def split_image_set(image_set: folder.ImageSet, data_config, seed: int,
-                    saved_split: dict | None = None,
-                    groups: np.ndarray | None = None) -> tuple[folder.ImageSet, folder.ImageSet]:
-  """Reuses `saved_split` when given; otherwise a seeded stratified (group-aware) split, or the
-  validation fold `data.fold` of a K-fold partition."""
+                    saved_split: dict | None = None, groups: np.ndarray | None = None
+                    ) -> tuple[folder.ImageSet, folder.ImageSet, folder.ImageSet | None]:
+  """(train, val, test or None). Reuses `saved_split` when given; otherwise carves the test split
+  off first (data.test_fraction > 0), then splits the rest with a seeded stratified (group-aware)
+  split, or takes the validation fold `data.fold` of a K-fold partition of the rest."""
   if saved_split is not None:
-    train = _subset_by_paths(image_set, saved_split['train'], 'training')
-    val = _subset_by_paths(image_set, saved_split['val'], 'validation')
-    known = set(saved_split['train']) | set(saved_split['val'])
-    new = [p for p in image_set.paths if p not in known]
-    if new:
-      logging.warning('%d file(s) appeared since the split was saved and are not used in this '
-                      'workdir (use a new --workdir to include them), e.g. %s', len(new), new[:3])
-    return train, val
+    return _reuse_split(image_set, saved_split, data_config)
   num_classes = len(image_set.class_names)
+  labels = image_set.labels
+  rest, test = np.arange(len(labels)), None
+  if data_config.test_fraction > 0:
+    rest, test_idx = splits.carve_test(labels, data_config.test_fraction, seed, groups,
+                                       num_classes)
+    test = image_set.subset(test_idx)
+  rest_groups = None if groups is None else np.asarray(groups)[rest]
   if data_config.kfold:
     if data_config.fold < 0:
       raise ConfigError('config.data.fold: a single training run needs one fold (0..K-1); '
                         'rockjax.training.crossval.run_kfold runs them all')
-    train_idx, val_idx = splits.kfold(image_set.labels, data_config.kfold, seed, groups,
+    train_idx, val_idx = splits.kfold(labels[rest], data_config.kfold, seed, rest_groups,
                                       num_classes)[data_config.fold]
   else:
-    train_idx, val_idx = splits.train_val_split(image_set.labels, data_config.val_fraction, seed,
-                                                groups, num_classes)
-  return image_set.subset(train_idx), image_set.subset(val_idx)
+    train_idx, val_idx = splits.train_val_split(labels[rest], data_config.val_fraction, seed,
+                                                rest_groups, num_classes)
+  return image_set.subset(rest[train_idx]), image_set.subset(rest[val_idx]), test
+
+
+def _reuse_split(image_set: folder.ImageSet, saved_split: dict, data_config):
+  train = _subset_by_paths(image_set, saved_split['train'], 'training')
+  val = _subset_by_paths(image_set, saved_split['val'], 'validation')
+  test = (_subset_by_paths(image_set, saved_split['test'], 'test') if 'test' in saved_split
+          else None)
+  if test is None and data_config.test_fraction > 0:
+    logging.warning('The saved split has no test split: config.data.test_fraction=%s is not '
+                    'applied (a saved split is reused exactly; use a new --workdir for a test '
+                    'split).', data_config.test_fraction)
+  known = set(saved_split['train']) | set(saved_split['val']) | set(saved_split.get('test', ()))
+  new = [p for p in image_set.paths if p not in known]
+  if new:
+    logging.warning('%d file(s) appeared since the split was saved and are not used in this '
+                    'workdir (use a new --workdir to include them), e.g. %s', len(new), new[:3])
+  return train, val, test
 
 
 def shared_split_path(data_config) -> str | None:
@@ -138,6 +170,65 @@ def shared_split_path(data_config) -> str | None:
   return path
 
 
+def _from_split_folders(folders, data_config, seed: int, options, cache):
+  """(train, val, test, report, split_info) from a folder already split into sub-folders. Without a
+  test/ folder, data.test_fraction > 0 carves the test split off train/ (grouped, stratified)."""
+  train_root, val_root, test_root = folders
+  train = folder.read_folder(train_root, options, cache)
+  val = folder.read_folder(val_root, options, cache, class_names=train.class_names)
+  test = (folder.read_folder(test_root, options, cache, class_names=train.class_names)
+          if test_root else None)
+  folder.log_report(train.report, 'train folder')
+  folder.log_report(val.report, 'val folder')
+  report = dict(train=train.report, val=val.report)
+  split_info = dict(method='folders', train_root=train_root, val_root=val_root)
+  if test is not None:
+    folder.log_report(test.report, 'test folder')
+    report['test'], split_info['test_root'] = test.report, test_root
+    if data_config.test_fraction > 0:
+      logging.warning('%s is the test split; config.data.test_fraction=%s is not applied.',
+                      test_root, data_config.test_fraction)
+  elif data_config.test_fraction > 0:
+    groups, report['train_duplicates'] = duplicate_groups(train, data_config)
+    rest, test_idx = splits.carve_test(train.labels, data_config.test_fraction, seed, groups,
+                                       len(train.class_names))
+    train, test = train.subset(rest), train.subset(test_idx)
+    split_info.update(test_root=train_root, test_fraction=data_config.test_fraction)
+  return train, val, test, report, split_info
+
+
+def _from_one_folder(root: str, data_config, seed: int, options, cache, split_path):
+  """(train, val, test, report, split_info) from one class-per-folder tree (or a decoded .npz):
+  the split saved in the workdir, or the one data.split_from names, or a new one."""
+  image_set = (decoded.read(root, options) if decoded.is_decoded(root) else
+               folder.read_folder(root, options, cache))
+  folder.log_report(image_set.report)
+  saved = None
+  source = split_path if split_path and os.path.exists(split_path) else shared_split_path(
+      data_config)
+  if source:
+    with open(source) as f:
+      saved = json.load(f)
+    logging.info('Reusing the split saved in %s.', source)
+    if saved.get('root') and os.path.abspath(saved['root']) != os.path.abspath(root):
+      logging.warning('The split in %s was made for %s, not %s; files are matched by their '
+                      'paths relative to the data folder.', source, saved['root'], root)
+  groups, duplicates = (None, dict(reused_saved_split=True)) if saved else duplicate_groups(
+      image_set, data_config)
+  train, val, test = split_image_set(image_set, data_config, seed, saved, groups)
+  report = dict(image_set.report, duplicates=duplicates)
+  method = (f'from {source}' if saved and source != split_path else 'saved' if saved else
+            f'kfold {data_config.fold}/{data_config.kfold}' if data_config.kfold else 'stratified')
+  split_info = dict(method=method, seed=seed, val_fraction=data_config.val_fraction,
+                    test_fraction=(saved.get('test_fraction', 0.0) if saved else
+                                   data_config.test_fraction),
+                    grouped_duplicates=bool(saved.get('grouped_duplicates')) if saved else
+                    bool(data_config.group_duplicates),
+                    duplicate_groups=saved.get('duplicate_groups') if saved else
+                    duplicates.get('duplicate_groups'))
+  return train, val, test, report, split_info
+
+
 def load_dataset(config, workdir: str | None = None, write: bool = True) -> Dataset:
   """Reads, splits and describes the data; writes class names, report and split into `workdir`
   (with write=False, only reads the split saved there: evaluation leaves the run's files alone)."""
@@ -148,48 +239,27 @@ def load_dataset(config, workdir: str | None = None, write: bool = True) -> Data
   split_path = os.path.join(workdir, 'split.json') if workdir else None
   explicit = explicit_split_folders(root)
   if explicit:
-    train = folder.read_folder(explicit[0], options, cache)
-    val = folder.read_folder(explicit[1], options, cache, class_names=train.class_names)
-    folder.log_report(train.report, 'train folder')
-    folder.log_report(val.report, 'val folder')
-    report = dict(train=train.report, val=val.report)
-    split_info = dict(method='folders', train_root=explicit[0], val_root=explicit[1])
+    train, val, test, report, split_info = _from_split_folders(explicit, data_config, config.seed,
+                                                               options, cache)
   else:
-    image_set = (decoded.read(root, options) if decoded.is_decoded(root) else
-                 folder.read_folder(root, options, cache))
-    folder.log_report(image_set.report)
-    saved = None
-    source = split_path if split_path and os.path.exists(split_path) else shared_split_path(
-        data_config)
-    if source:
-      with open(source) as f:
-        saved = json.load(f)
-      logging.info('Reusing the split saved in %s.', source)
-      if saved.get('root') and os.path.abspath(saved['root']) != os.path.abspath(root):
-        logging.warning('The split in %s was made for %s, not %s; files are matched by their '
-                        'paths relative to the data folder.', source, saved['root'], root)
-    groups, duplicates = (None, dict(reused_saved_split=True)) if saved else duplicate_groups(
-        image_set, data_config)
-    train, val = split_image_set(image_set, data_config, config.seed, saved, groups)
-    report = dict(image_set.report, duplicates=duplicates)
-    method = (f'from {source}' if saved and source != split_path else 'saved' if saved else
-              f'kfold {data_config.fold}/{data_config.kfold}' if data_config.kfold else 'stratified')
-    split_info = dict(method=method, seed=config.seed, val_fraction=data_config.val_fraction,
-                      grouped_duplicates=bool(saved.get('grouped_duplicates')) if saved else
-                      bool(data_config.group_duplicates),
-                      duplicate_groups=saved.get('duplicate_groups') if saved else
-                      duplicates.get('duplicate_groups'))
-  if len(train) == 0 or len(val) == 0:
-    raise DataError(f'the split of {root!r} left {len(train)} training and {len(val)} '
-                           'validation images; both must be non-empty')
+    train, val, test, report, split_info = _from_one_folder(root, data_config, config.seed,
+                                                            options, cache, split_path)
+  if len(train) == 0 or len(val) == 0 or (test is not None and len(test) == 0):
+    raise DataError(f'the split of {root!r} left {len(train)} training, {len(val)} validation'
+                    + (f' and {len(test)} test' if test is not None else '')
+                    + ' images; each must be non-empty')
   if workdir and write:
     os.makedirs(workdir, exist_ok=True)
     write_json(os.path.join(workdir, 'class_names.json'), train.class_names)
     write_json(os.path.join(workdir, 'data_report.json'), report)
     if not (split_path and os.path.exists(split_path)):
-      write_json(split_path, dict(split_info, root=root, train=train.paths, val=val.paths))
-  logging.info('Split (%s): %d training, %d validation images; classes %s',
-               split_info['method'], len(train), len(val), train.class_names)
-  warn_about_classes(train, val)
-  return Dataset(train=train, val=val, class_names=train.class_names, report=report)
-
+      lists = dict(train=train.paths, val=val.paths)
+      if test is not None:
+        lists['test'] = test.paths
+      write_json(split_path, dict(split_info, root=root, **lists))
+  logging.info('Split (%s): %d training, %d validation%s images; classes %s',
+               split_info['method'], len(train), len(val),
+               f', {len(test)} test (held out of training and of every choice)' if test else '',
+               train.class_names)
+  warn_about_classes(train, val, test)
+  return Dataset(train=train, val=val, class_names=train.class_names, report=report, test=test)

@@ -2,7 +2,8 @@
 
 `assign_groups` puts every group of examples (a photo and its duplicates; by default each example is
 its own group) into one bin, so that each bin's class counts track its target fraction. It serves
-both the train/val split (fractions 1 - f, f) and k-fold cross-validation (k equal fractions).
+the test split carved off first (`carve_test`), the train/val split (fractions 1 - f, f) and k-fold
+cross-validation (k equal fractions).
 """
 
 from __future__ import annotations
@@ -60,3 +61,18 @@ def kfold(labels, k: int, seed: int, groups=None,
     raise ValueError(f'k-fold needs k >= 2, got {k}')
   bins = assign_groups(labels, [1.0 / k] * k, seed, groups, num_classes)
   return [(np.flatnonzero(bins != f), np.flatnonzero(bins == f)) for f in range(k)]
+
+
+def test_seed(seed: int) -> int:
+  """The seed of the test carve: its own stream, so the test split does not move with the folds."""
+  return int(np.random.SeedSequence([int(seed), 0x7E57]).generate_state(1)[0])
+
+
+def carve_test(labels, test_fraction: float, seed: int, groups=None,
+               num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """Index arrays (rest, test): a stratified, group-aware test split, made before any train/val
+  split or fold, so it is the same for every fold of a k-fold run."""
+  if not 0.0 < test_fraction < 1.0:
+    raise ValueError(f'test_fraction must be in (0, 1), got {test_fraction}')
+  return train_val_split(labels, test_fraction, test_seed(seed), groups, num_classes)
+

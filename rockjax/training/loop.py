@@ -33,15 +33,21 @@ class Loop:
   step: int = 0
   elapsed_seconds: float = 0.0
   stop_reason: str = ''  # '' while training; 'num_epochs' or 'early_stopping' when finished
+  # The last finished epoch's val accuracy: the figure no choice was made on (the best epoch's is
+  # the maximum over epochs on the same images, so it is optimistic). None: not known (a resumed
+  # run whose checkpoint predates this field; summary() then reads metrics.jsonl).
+  final_val_accuracy: float | None = None
 
   def to_json(self) -> dict:
     return dict(epoch=self.epoch, step=self.step, elapsed_seconds=self.elapsed_seconds,
                 stop_reason=self.stop_reason, plateau=self.plateau.state_dict(),
-                early_stopping=self.stopper.state_dict())
+                early_stopping=self.stopper.state_dict(),
+                final_val_accuracy=self.final_val_accuracy)
 
   def load_json(self, saved: dict) -> None:
     self.epoch, self.step = int(saved['epoch']), int(saved['step'])
     self.elapsed_seconds, self.stop_reason = float(saved['elapsed_seconds']), saved['stop_reason']
+    self.final_val_accuracy = saved.get('final_val_accuracy')
     self.plateau.load_state_dict(saved['plateau'])
     self.stopper.load_state_dict(saved['early_stopping'])
 
@@ -94,6 +100,7 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
       is_best, state = update_monitors(ctx, loop, state, epoch, val)
       epoch_seconds.append(time.perf_counter() - start)
       loop.epoch, loop.step = epoch, loop.step + len(step_metrics)
+      loop.final_val_accuracy = val['accuracy']
       loop.elapsed_seconds += epoch_seconds[-1]
       loop.stop_reason = ('early_stopping' if loop.stopper.should_stop else
                           'num_epochs' if epoch == config.num_epochs else '')
@@ -113,9 +120,13 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
   finally:
     monitor.close()
     ctx.ckpt.close()  # waits for pending saves: what was saved stays saved, even on an error
-  logging.info('Done: best val accuracy %.2f%% at epoch %d; best checkpoint in %s.',
-               100 * loop.stopper.best, loop.stopper.best_epoch, ctx.ckpt.directory)
-  return summary(ctx, loop)
+  result = summary(ctx, loop)
+  logging.info('Done: final-epoch val accuracy %.2f%% (epoch %d); best %.2f%% at epoch %d (chosen '
+               'on these validation images, so optimistic by about %.2f points); best checkpoint '
+               'in %s.', 100 * result['final_val_accuracy'], result['final_epoch'],
+               100 * result['best_val_accuracy'], result['best_epoch'],
+               100 * result['best_minus_final'], ctx.ckpt.directory)
+  return result
 
 
 def load_data(config, workdir: str, rt: runtime.Runtime) -> datasets.Dataset:
@@ -236,10 +247,24 @@ def epoch_record(ctx: Context, loop: Loop, step_metrics: list[dict], val: dict, 
       eta_seconds=float(np.mean(epoch_seconds[-5:])) * (ctx.config.num_epochs - loop.epoch))
 
 
+def final_val_accuracy(ctx: Context, loop: Loop) -> float:
+  """The last finished epoch's val accuracy (from the loop state, else from metrics.jsonl)."""
+  if loop.final_val_accuracy is not None:
+    return float(loop.final_val_accuracy)
+  records = [r for r in ctx.log.read() if r['epoch'] == loop.epoch]
+  return float(records[-1]['val_accuracy']) if records else float('nan')
+
+
 def summary(ctx: Context, loop: Loop) -> dict:
-  """What summary.json holds: the best epoch and why training stopped."""
+  """What summary.json holds: the final epoch's val accuracy (no choice was made on it) beside the
+  best epoch's (the maximum over epochs, on the images that chose it), and why training stopped."""
+  final = final_val_accuracy(ctx, loop)
+  test = ctx.dataset.test
   return dict(workdir=ctx.workdir, epochs=loop.epoch, steps=loop.step,
+              final_val_accuracy=final, final_epoch=loop.epoch,
               best_val_accuracy=loop.stopper.best, best_epoch=loop.stopper.best_epoch,
+              best_minus_final=loop.stopper.best - final,
               stop_reason=loop.stop_reason, elapsed_seconds=loop.elapsed_seconds,
               num_params=ctx.num_params, class_names=ctx.dataset.class_names,
-              num_train=len(ctx.dataset.train), num_val=len(ctx.dataset.val))
+              num_train=len(ctx.dataset.train), num_val=len(ctx.dataset.val),
+              num_test=len(test) if test is not None else 0)

@@ -115,3 +115,56 @@ def test_a_one_class_set_and_a_class_without_validation_images_are_warned_about(
   few = photo_folder(tmp_path / 'few', {'basalt': 12, 'granite': 12, 'marble': 1})
   datasets.load_dataset(tiny_config(data__dir=few, data__group_duplicates=False))
   assert "No validation image of class(es) ['marble']" in caplog.text
+
+
+def test_test_split_is_carved_first_held_out_of_every_fold_and_saved(tmp_path):
+  root = photo_folder(tmp_path / 'photos', {'basalt': 20, 'granite': 15, 'marble': 10})
+  tests, vals = [], []
+  for fold in range(3):
+    config = tiny_config(data__dir=root, data__kfold=3, data__fold=fold, data__test_fraction=0.2)
+    ds = datasets.load_dataset(config, str(tmp_path / f'fold_{fold}'))
+    assert not set(ds.test.paths) & (set(ds.train.paths) | set(ds.val.paths))
+    assert len(ds.train) + len(ds.val) + len(ds.test) == 45
+    split = json.load(open(tmp_path / f'fold_{fold}' / 'split.json'))
+    assert split['test'] == ds.test.paths and split['test_fraction'] == 0.2
+    tests.append(ds.test.paths)
+    vals += ds.val.paths
+  assert tests[0] == tests[1] == tests[2]  # one test split for the whole k-fold run
+  assert np.bincount(ds.test.labels).tolist() == [4, 3, 2]  # stratified
+  assert sorted(vals) == sorted(set(vals)) and len(vals) == 45 - 9  # each other image once
+  # Reused as saved (resume, evaluation), and kept out of the 'new files' of the folder.
+  again = datasets.load_dataset(tiny_config(data__dir=root, data__kfold=3, data__fold=2,
+                                            data__test_fraction=0.2), str(tmp_path / 'fold_2'))
+  assert again.test.paths == tests[2] and again.val.paths == ds.val.paths
+
+
+def test_without_test_fraction_the_split_is_as_before(tmp_path):
+  root = photo_folder(tmp_path / 'photos')
+  ds = datasets.load_dataset(tiny_config(data__dir=root), str(tmp_path / 'w'))
+  assert ds.test is None and 'test' not in json.load(open(tmp_path / 'w' / 'split.json'))
+
+
+def test_test_folder_beside_train_and_val_is_the_test_split(tmp_path):
+  for part, n in (('train', 6), ('val', 2), ('test', 3)):
+    photo_folder(tmp_path / 'photos' / part, {'basalt': n, 'granite': n})
+  ds = datasets.load_dataset(tiny_config(data__dir=str(tmp_path / 'photos')), str(tmp_path / 'w'))
+  assert (len(ds.train), len(ds.val), len(ds.test)) == (12, 4, 6)
+  # train/ and test/ alone: test/ is the validation folder, as before.
+  only = tmp_path / 'two'
+  for part in ('train', 'test'):
+    photo_folder(only / part, {'basalt': 4, 'granite': 4})
+  ds = datasets.load_dataset(tiny_config(data__dir=str(only)))
+  assert ds.test is None and len(ds.val) == 8
+  # With no test/ folder, test_fraction carves the test split off train/.
+  ds = datasets.load_dataset(tiny_config(data__dir=str(only), data__test_fraction=0.25))
+  assert (len(ds.train), len(ds.val), len(ds.test)) == (6, 8, 2)
+
+
+def test_a_saved_split_without_test_split_is_reused_as_is(tmp_path, caplog):
+  root = photo_folder(tmp_path / 'photos')
+  first = datasets.load_dataset(tiny_config(data__dir=root), str(tmp_path / 'w'))
+  with caplog.at_level('WARNING'):
+    reused = datasets.load_dataset(tiny_config(data__dir=root, data__test_fraction=0.2,
+                                               data__split_from=str(tmp_path / 'w')))
+  assert reused.test is None and reused.val.paths == first.val.paths
+  assert 'no test split' in caplog.text

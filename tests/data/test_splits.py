@@ -49,3 +49,22 @@ def test_bad_arguments():
     splits.kfold(LABELS, 1, seed=0)
   with pytest.raises(ValueError, match='sum to 1'):
     splits.assign_groups(LABELS, [0.5, 0.6], seed=0)
+
+
+def test_test_carve_is_stratified_grouped_and_its_own_seed_stream():
+  rng = np.random.default_rng(1)
+  groups = rng.integers(0, 120, len(LABELS))
+  labels = LABELS.copy()
+  for g in np.unique(groups):
+    labels[groups == g] = labels[groups == g][0]
+  rest, test = splits.carve_test(labels, 0.2, seed=0, groups=groups)
+  assert sorted(np.concatenate([rest, test]).tolist()) == list(range(len(labels)))
+  assert not set(groups[rest]) & set(groups[test])
+  assert 0.12 < len(test) / len(labels) < 0.28
+  plain_rest, plain_test = splits.carve_test(LABELS, 0.2, seed=0)
+  np.testing.assert_allclose(np.bincount(LABELS[plain_test], minlength=4),
+                             0.2 * np.bincount(LABELS), atol=1)
+  # Not the same bins as a train/val split with the same seed: the test split has its own stream.
+  assert not np.array_equal(plain_test, splits.train_val_split(LABELS, 0.2, seed=0)[1])
+  with pytest.raises(ValueError, match='test_fraction'):
+    splits.carve_test(LABELS, 0.0, seed=0)

@@ -7,8 +7,10 @@ import ablation_report  # scripts/ (on sys.path: tests/conftest.py)
 import pytest
 
 
-def fake_kfold_run(root, bests, val_sets, num_epochs=3, finished_folds=None):
-  """A k-fold run directory as crossval writes it: fold_*/config.json, metrics.jsonl, split.json."""
+def fake_kfold_run(root, bests, val_sets, num_epochs=3, finished_folds=None, finals=None):
+  """A k-fold run directory as crossval writes it: fold_*/config.json, metrics.jsonl, split.json.
+  Val accuracy rises to `bests` at the last epoch, or peaks there one epoch early and ends at
+  `finals`."""
   k = len(bests)
   for f, (best, val) in enumerate(zip(bests, val_sets)):
     d = os.path.join(root, f'fold_{f}')
@@ -20,16 +22,19 @@ def fake_kfold_run(root, bests, val_sets, num_epochs=3, finished_folds=None):
     epochs = num_epochs if finished_folds is None or f in finished_folds else 1
     with open(os.path.join(d, 'metrics.jsonl'), 'w') as out:
       for e in range(1, epochs + 1):
-        out.write(json.dumps(dict(epoch=e, val_accuracy=best * e / num_epochs, best_val_accuracy=
-                                  best * e / num_epochs, best_epoch=e, train_accuracy=0.5 + e / 100,
-                                  elapsed_seconds=60.0 * e)) + '\n')
+        peak = num_epochs - (finals is not None)
+        val = best * min(e, peak) / peak if e <= peak else finals[f]
+        out.write(json.dumps(dict(epoch=e, val_accuracy=val, best_val_accuracy=
+                                  best * min(e, peak) / peak, best_epoch=min(e, peak),
+                                  train_accuracy=0.5 + e / 100, elapsed_seconds=60.0 * e)) + '\n')
   return root
 
 
 def test_table_has_mean_std_and_tells_fold_sets_apart(tmp_path):
   folds_a = [['a/1.jpg'], ['a/2.jpg'], ['b/3.jpg']]
   folds_b = [['a/2.jpg'], ['a/1.jpg'], ['b/3.jpg']]
-  one = fake_kfold_run(str(tmp_path / 'one'), [0.5, 0.6, 0.7], folds_a)
+  one = fake_kfold_run(str(tmp_path / 'one'), [0.5, 0.6, 0.7], folds_a,
+                       finals=[0.48, 0.6, 0.66])
   two = fake_kfold_run(str(tmp_path / 'two'), [0.4, 0.4, 0.4], folds_a)
   other = fake_kfold_run(str(tmp_path / 'other'), [0.4, 0.5, 0.6], folds_b)
   part = fake_kfold_run(str(tmp_path / 'part'), [0.9, 0.9, 0.9], folds_a, finished_folds={0})
@@ -38,11 +43,14 @@ def test_table_has_mean_std_and_tells_fold_sets_apart(tmp_path):
                                f'--out={out}']) == 0
   rows = {r.split('|')[1].strip(): [c.strip() for c in r.split('|')[1:-1]]
           for r in open(f'{out}_table.md').read().splitlines()[2:]}
-  assert rows['one'][1] == '50.00, 60.00, 70.00'
-  assert rows['one'][2] == '**60.00 +- 10.00**'  # sample standard deviation
-  assert rows['one'][3] == '53-53' and rows['one'][5] == '3.0 min' and rows['one'][6] == '7'
-  assert rows['one'][7] == rows['two'][7] != rows['other'][7]  # same folds, same fingerprint
-  assert rows['part'][2] == '1 of 3 folds done' and rows['part'][7] == '-'
+  # The final epoch's figures lead; the best epoch's (selected on validation) stand beside them.
+  assert rows['one'][1] == '48.00, 60.00, 66.00'
+  assert rows['one'][2] == '**58.00 +- 9.17**'  # sample standard deviation
+  assert rows['one'][3] == '60.00 +- 10.00' and rows['one'][4] == '+2.00'
+  assert rows['two'][2] == '**40.00 +- 0.00**' and rows['two'][4] == '+0.00'
+  assert rows['one'][5] == '53-53' and rows['one'][7] == '3.0 min' and rows['one'][8] == '7'
+  assert rows['one'][9] == rows['two'][9] != rows['other'][9]  # same folds, same fingerprint
+  assert rows['part'][2] == '1 of 3 folds done' and rows['part'][9] == '-'
   with open(f'{out}_curves.png', 'rb') as f:
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 

@@ -53,8 +53,10 @@ def test_sweep_runs_the_grid_writes_tables_and_skips_finished_runs(tmp_path):
       (0.0, 'none'), (0.0, 'flip'), (0.3, 'none'), (0.3, 'flip')]
   for r in table:
     assert 0 <= float(r['best_val_accuracy']) <= 100 and float(r['wall_seconds']) > 0
+    assert float(r['final_val_accuracy']) <= float(r['best_val_accuracy'])  # one epoch: equal
   md = open(os.path.join(root, 'summary.md')).read()
   assert md.count('\n') == 6 and '| model.dropout | augment.preset |' in md
+  assert 'final-epoch val acc (%) | best-epoch val acc (%, selected on val) |' in md
   assert os.path.getsize(os.path.join(root, 'val_accuracy.png')) > 1000
   _, again = sweep.sweep(config, ['model.dropout=0.0,0.3', 'augment.preset=none,flip'], root)
   assert all(r['status'] == 'done (skipped)' for r in again)

@@ -8,7 +8,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from rockjax import errors
+from rockjax import configlib, errors
 from rockjax.serving import evaluation, predictor as inference
 from rockjax.training import crossval
 from helpers import assert_png, tiny_config, write_image
@@ -111,7 +111,7 @@ def test_eval_can_switch_test_time_flips_on_for_a_run_trained_without(run, tmp_p
   eval_config.test_time_flip = 'on'
   flipped = evaluation.evaluate_workdir(workdir, eval_config)
   predictor = inference.load_predictor(workdir).with_test_time_flip(True)
-  image_set = evaluation.evaluation_set(predictor, workdir, '')
+  image_set = evaluation.evaluation_set(predictor, workdir, config.eval)
   probs = predictor.probabilities(image_set.images)
   assert flipped['test_time_flip'] is True
   assert flipped['accuracy'] == pytest.approx(np.mean(probs.argmax(1) == image_set.labels))
@@ -134,3 +134,65 @@ def test_eval_that_cannot_write_its_folder_says_so_and_can_write_elsewhere(run, 
   report = evaluation.evaluate_workdir(str(copy), eval_config)
   assert report['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-9)
   assert os.path.exists(tmp_path / 'elsewhere' / 'report.json')
+
+
+@pytest.fixture(scope='module')
+def kfold_with_test(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('kfold_test'))
+  config = tiny_config(num_epochs=1, data__kfold=2, data__test_fraction=0.25)
+  return config, workdir, crossval.run_kfold(config, workdir)
+
+
+def test_eval_on_the_test_split_of_one_fold_says_so_and_counts_the_looks(kfold_with_test, caplog):
+  config, workdir, _ = kfold_with_test
+  eval_config = ml_collections.ConfigDict(config.eval.to_dict())
+  eval_config.split = 'test'
+  fold = os.path.join(workdir, 'fold_0')
+  report = evaluation.evaluate_workdir(fold, eval_config)
+  test_paths = json.load(open(os.path.join(fold, 'split.json')))['test']
+  assert report['split'] == 'test' and report['num_examples'] == len(test_paths) == 24
+  predictor = inference.load_predictor(fold)
+  image_set = evaluation.evaluation_set(predictor, fold, eval_config)
+  assert image_set.paths == test_paths
+  assert report['accuracy'] == pytest.approx(
+      np.mean(predictor.probabilities(image_set.images).argmax(1) == image_set.labels))
+  assert 'TEST split' in evaluation.format_report(report)
+  saved = json.load(open(os.path.join(fold, 'eval_test', 'report.json')))
+  assert saved['test_evaluations'] == 1 and 'test split' in saved['data']
+  with caplog.at_level('WARNING'):
+    again = evaluation.evaluate_workdir(fold, eval_config)
+  assert again['test_evaluations'] == 2 and 'evaluated 2 times' in caplog.text
+
+
+def test_eval_on_the_test_split_of_a_kfold_run_reports_each_fold_and_their_ensemble(
+    kfold_with_test):
+  config, workdir, _ = kfold_with_test
+  eval_config = ml_collections.ConfigDict(config.eval.to_dict())
+  eval_config.split = 'test'
+  eval_config.output_dir = os.path.join(workdir, 'test_report')
+  report = evaluation.evaluate_workdir(workdir, eval_config)
+  assert [f['fold'] for f in report['folds']] == ['fold_0', 'fold_1']
+  assert report['num_examples'] == 24  # one test split, shared by the folds
+  probs, accs = [], []
+  for f in range(2):
+    predictor = inference.load_predictor(os.path.join(workdir, f'fold_{f}'))
+    image_set = evaluation.evaluation_set(predictor, os.path.join(workdir, f'fold_{f}'),
+                                          eval_config)
+    probs.append(predictor.probabilities(image_set.images))
+    accs.append(np.mean(probs[-1].argmax(1) == image_set.labels))
+  assert [f['accuracy'] for f in report['folds']] == pytest.approx(accs)
+  assert report['accuracy'] == pytest.approx(
+      np.mean(np.mean(probs, axis=0).argmax(1) == image_set.labels))
+  assert '2 folds averaged (ensemble)' in evaluation.format_report(report)
+
+
+def test_eval_on_the_test_split_needs_a_run_that_has_one(run):
+  config, workdir, _ = run
+  eval_config = ml_collections.ConfigDict(config.eval.to_dict())
+  eval_config.split = 'test'
+  with pytest.raises(errors.DataError, match='no test split.*test_fraction'):
+    evaluation.evaluate_workdir(workdir, eval_config)
+  with pytest.raises(errors.ConfigError, match='eval.split'):
+    configlib.validate(tiny_config(eval__split='test', eval__dir='/some/folder'))
+  with pytest.raises(errors.ConfigError, match='data.test_fraction'):
+    configlib.validate(tiny_config(data__test_fraction=1.0))

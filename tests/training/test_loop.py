@@ -169,16 +169,21 @@ def test_loop_state_round_trips_through_the_checkpoints_json():
                             stopper=optim.EarlyStopping(3))
   a = fresh()
   a.epoch, a.step, a.elapsed_seconds, a.stop_reason = 7, 70, 12.5, 'early_stopping'
+  a.final_val_accuracy = 0.7
   a.plateau.update(1.0)
   a.stopper.update(5, 0.75)
   saved = json.loads(json.dumps(a.to_json()))
-  # The keys checkpoints have always held, so runs saved before the Loop class still resume.
-  assert set(saved) == {'epoch', 'step', 'elapsed_seconds', 'stop_reason', 'plateau',
-                        'early_stopping'}
+  # The keys checkpoints have always held, so runs saved before the Loop class still resume, and
+  # the final epoch's val accuracy (added later).
+  old_keys = {'epoch', 'step', 'elapsed_seconds', 'stop_reason', 'plateau', 'early_stopping'}
+  assert set(saved) == old_keys | {'final_val_accuracy'}
   b = fresh()
   b.load_json(saved)
   assert b.to_json() == a.to_json() and b.finished(num_epochs=100)
   assert not fresh().finished(num_epochs=1)
+  older = fresh()  # a checkpoint saved before final_val_accuracy: unknown, not an error
+  older.load_json({k: v for k, v in saved.items() if k in old_keys})
+  assert older.final_val_accuracy is None and older.epoch == 7
 
 
 def test_bfloat16_run_learns_with_float32_state(tmp_path):
@@ -226,3 +231,82 @@ def test_a_damaged_latest_checkpoint_resumes_from_the_newest_that_restores(tmp_p
   assert summary['epochs'] == 3
   assert [r['epoch'] for r in records(tmp_path)] == [1, 2, 3]  # 2 and 3 trained again
   assert os.listdir(tmp_path / 'checkpoints.damaged')[0].startswith('3-')
+
+
+def image_keys(images) -> set:
+  return {np.ascontiguousarray(img).tobytes() for img in images}
+
+
+@pytest.mark.parametrize('where', ['host', 'device'])
+def test_no_test_image_ever_reaches_a_training_or_validation_batch(tmp_path, monkeypatch, where):
+  """Every array that goes to the devices (host batches, resident sets, evaluation batches) is
+  recorded; the test split's images are in none of them, while every validation image is."""
+  seen = []
+  def recording(fn):
+    def wrapped(tree, mesh):
+      seen.extend(np.asarray(x) for x in jax.tree.leaves(tree)
+                  if np.ndim(x) >= 4 and np.asarray(x).dtype == np.uint8)
+      return fn(tree, mesh)
+    return wrapped
+  monkeypatch.setattr(steps, 'shard_batch', recording(steps.shard_batch))
+  monkeypatch.setattr(steps, 'replicate', recording(steps.replicate))
+  config = tiny_config(num_epochs=2, data__test_fraction=0.25, data__where=where,
+                       augment__where=where)
+  summary = loop.train_and_evaluate(config, str(tmp_path))
+  dataset = datasets.load_dataset(config, str(tmp_path), write=False)
+  shape = dataset.test.images.shape[1:]
+  sent = image_keys(img for batch in seen for img in batch.reshape(-1, *shape))
+  assert summary['num_test'] == len(dataset.test) == 24
+  assert image_keys(dataset.val.images) <= sent, 'validation batches were not recorded'
+  assert len(image_keys(dataset.train.images) & sent) >= 32  # at least a batch of each epoch
+  assert len(image_keys(dataset.test.images)) == 24
+  assert not image_keys(dataset.test.images) & sent
+
+
+def test_checkpoint_choice_is_the_same_with_and_without_a_test_split(tmp_path):
+  """A run with a test split, and a run without one on exactly its training and validation
+  images, train, choose and keep the same epoch and weights: the test split changes nothing."""
+  config = dict(num_epochs=4, augment__preset='flip_bright', learning_rate=1e-2)
+  with_test = str(tmp_path / 'with_test')
+  a = loop.train_and_evaluate(tiny_config(data__test_fraction=0.25, **config), with_test)
+  split = json.load(open(os.path.join(with_test, 'split.json')))
+  os.makedirs(tmp_path / 'same_train_val')
+  json.dump(dict(train=split['train'], val=split['val']),
+            open(tmp_path / 'same_train_val' / 'split.json', 'w'))
+  without = str(tmp_path / 'without_test')
+  b = loop.train_and_evaluate(
+      tiny_config(data__split_from=str(tmp_path / 'same_train_val'), **config), without)
+  assert (a['num_test'], b['num_test']) == (24, 0)
+  assert comparable(records(with_test)) == comparable(records(without))
+  assert a['best_epoch'] == b['best_epoch'] and a['best_val_accuracy'] == b['best_val_accuracy']
+  states_ = []
+  for workdir, c in ((with_test, tiny_config(**config)), (without, tiny_config(**config))):
+    _, abstract = states.abstract_train_state(c, 4)
+    ckpt = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'), read_only=True)
+    states_.append(ckpt.restore_best(abstract)[0])
+    ckpt.close()
+  for x, y in zip(jax.tree.leaves(states_[0].params), jax.tree.leaves(states_[1].params)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_summary_has_the_final_epoch_beside_the_best(learned_run):
+  config, workdir, summary = learned_run
+  rs = records(workdir)
+  assert summary['final_epoch'] == 10 and summary['final_val_accuracy'] == rs[-1]['val_accuracy']
+  assert summary['best_minus_final'] == pytest.approx(
+      summary['best_val_accuracy'] - summary['final_val_accuracy'])
+  assert summary['best_minus_final'] >= 0 and summary['num_test'] == 0
+  again = loop.train_and_evaluate(config, workdir)  # a finished run reports the same figures
+  assert again['final_val_accuracy'] == summary['final_val_accuracy']
+
+
+def test_final_val_accuracy_of_a_run_resumed_from_an_older_checkpoint_comes_from_its_records(
+    learned_run):
+  import types
+  from rockjax.training import history
+  _, workdir, summary = learned_run
+  ctx = types.SimpleNamespace(log=history.History(os.path.join(workdir, 'metrics.jsonl')))
+  older = loop.Loop(plateau=None, stopper=None, epoch=10)
+  assert loop.final_val_accuracy(ctx, older) == summary['final_val_accuracy']
+  older.epoch = 11  # an epoch with no record: not known
+  assert np.isnan(loop.final_val_accuracy(ctx, older))
