@@ -81,6 +81,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.kfold = 0  # K > 1: stratified K-fold cross-validation (one run per fold)
   c.data.fold = -1  # with kfold: -1 runs every fold; 0..K-1 trains just that fold
   c.data.split_from = ''  # a run's workdir (k-fold: its root): reuse its saved split(s) exactly
+  c.data.exclude = ''  # a file of photos (one per line, or a label_issues.csv) kept out of training
   c.data.synthetic = ml_collections.ConfigDict(dict(
       num_per_class=500, image_size=64, seed=0))
 
@@ -97,6 +98,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.split = 'val'  # val | test: which saved split (test: the held-out test split, once)
   c.eval.batch_size = 256
   c.eval.num_errors_shown = 24  # most confidently wrong images in eval/most_confident_errors.png
+  c.eval.num_label_issues_shown = 48  # k-fold eval: top label issues in eval/label_issues.png
   c.eval.test_time_flip = 'run'  # run: as the run was trained | on | off: override, for this eval
   c.eval.output_dir = ''  # where eval writes its report and plots; '' means <workdir>/eval
 

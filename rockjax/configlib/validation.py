@@ -60,7 +60,8 @@ def validate(config) -> None:
               'early_stopping_patience', 'log_every_steps', 'data.read_workers',
               'data.host_threads',
               'plateau.patience', 'plateau.min_lr', 'plateau.min_delta',
-              'cosine_final_fraction', 'eval.num_errors_shown', 'predict.latency_runs',
+              'cosine_final_fraction', 'eval.num_errors_shown',
+              'eval.num_label_issues_shown', 'predict.latency_runs',
               'augment.mixup_alpha', 'augment.cutmix_alpha'):
     _positive(config, key, allow_zero=True)
   _fraction(config, 'model.dropout', True, False)

@@ -8,7 +8,8 @@ train/val split or the folds, so it is the same for every fold; training, early 
 checkpoint choice, reduce-on-plateau and sweeps never see it (only `--mode=eval
 --config.eval.split=test` reads it). The split (file lists) is saved as `split.json` in the workdir
 and reused from there, so a resumed run, and a later evaluation, see exactly the same validation
-and test files. `class_names.json` and `data_report.json` are written beside it.
+and test files. `class_names.json` and `data_report.json` are written beside it. `data.exclude`
+(rockjax/data/exclude.py) then drops listed photos from the training side only.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from absl import logging
 
 import numpy as np
 
-from rockjax.data import decoded, dedup, folder, splits, synthetic
+from rockjax.data import decoded, dedup, exclude, folder, splits, synthetic
 from rockjax.errors import ConfigError, DataError
 from rockjax.fileio import write_json
 
@@ -244,6 +245,13 @@ def load_dataset(config, workdir: str | None = None, write: bool = True) -> Data
   else:
     train, val, test, report, split_info = _from_one_folder(root, data_config, config.seed,
                                                             options, cache, split_path)
+  split_lists = dict(train=train.paths, val=val.paths)  # saved whole: data.exclude is re-applied
+  if test is not None:
+    split_lists['test'] = test.paths
+  if data_config.exclude:
+    listed = exclude.read_list(data_config.exclude, train.root)
+    train, report['exclude'] = exclude.exclude_from_training(train, val, test, listed,
+                                                             data_config.exclude)
   if len(train) == 0 or len(val) == 0 or (test is not None and len(test) == 0):
     raise DataError(f'the split of {root!r} left {len(train)} training, {len(val)} validation'
                     + (f' and {len(test)} test' if test is not None else '')
@@ -253,10 +261,7 @@ def load_dataset(config, workdir: str | None = None, write: bool = True) -> Data
     write_json(os.path.join(workdir, 'class_names.json'), train.class_names)
     write_json(os.path.join(workdir, 'data_report.json'), report)
     if not (split_path and os.path.exists(split_path)):
-      lists = dict(train=train.paths, val=val.paths)
-      if test is not None:
-        lists['test'] = test.paths
-      write_json(split_path, dict(split_info, root=root, **lists))
+      write_json(split_path, dict(split_info, root=root, **split_lists))
   logging.info('Split (%s): %d training, %d validation%s images; classes %s',
                split_info['method'], len(train), len(val),
                f', {len(test)} test (held out of training and of every choice)' if test else '',

@@ -11,7 +11,8 @@ On a k-fold workdir (`fold_0`, `fold_1`, ... inside), each fold's best checkpoin
 validation split, and the predictions are pooled into one out-of-fold report: every image is
 predicted once, by the one model that never trained on it. On the test split, every fold's model
 predicts the same test images: the report gives each fold's accuracy and the accuracy of the folds'
-averaged probabilities (their ensemble).
+averaged probabilities (their ensemble). The out-of-fold report also lists the photos whose label is
+probably wrong (rockjax/serving/label_issues.py): `label_issues.csv` and `label_issues.png`.
 """
 
 from __future__ import annotations
@@ -27,63 +28,8 @@ from absl import logging
 from rockjax import fileio, plots
 from rockjax.data import dataset as datasets, folder
 from rockjax.errors import DataError, NoCheckpointError, WorkdirError
-from rockjax.serving import predictor as predictors
-
-
-def confusion(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
-  matrix = np.zeros((num_classes, num_classes), np.int64)
-  np.add.at(matrix, (np.asarray(labels), np.asarray(predictions)), 1)
-  return matrix
-
-
-def classification_report(labels: np.ndarray, probabilities: np.ndarray,
-                          class_names: list[str]) -> dict:
-  """Accuracy, per-class precision/recall/F1/support, macro averages and the confusion matrix."""
-  labels = np.asarray(labels)
-  predictions = np.argmax(probabilities, axis=-1)
-  matrix = confusion(labels, predictions, len(class_names))
-  true_pos = np.diag(matrix).astype(np.float64)
-  support = matrix.sum(1)
-  predicted = matrix.sum(0)
-  precision = np.divide(true_pos, predicted, out=np.zeros_like(true_pos), where=predicted > 0)
-  recall = np.divide(true_pos, support, out=np.zeros_like(true_pos), where=support > 0)
-  denom = precision + recall
-  f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(true_pos), where=denom > 0)
-  per_class = {name: dict(precision=float(precision[i]), recall=float(recall[i]),
-                          f1=float(f1[i]), support=int(support[i]))
-               for i, name in enumerate(class_names)}
-  present = support > 0
-  return dict(
-      accuracy=float(true_pos.sum() / max(len(labels), 1)),
-      num_examples=int(len(labels)),
-      macro_precision=float(precision[present].mean()) if present.any() else 0.0,
-      macro_recall=float(recall[present].mean()) if present.any() else 0.0,
-      macro_f1=float(f1[present].mean()) if present.any() else 0.0,
-      per_class=per_class,
-      confusion_matrix=matrix.tolist(),
-      class_names=list(class_names))
-
-
-def format_report(report: dict) -> str:
-  width = max(12, max(len(n) for n in report['class_names']) + 2)
-  test = report.get('split') == 'test'
-  lines = [f'accuracy {100 * report["accuracy"]:.2f}% on {report["num_examples"]} images'
-           + (' of the TEST split (held out of training and of every choice)' if test else ''),
-           f'{"class":<{width}}{"precision":>10}{"recall":>10}{"f1":>10}{"support":>10}']
-  for name, m in report['per_class'].items():
-    lines.append(f'{name:<{width}}{m["precision"]:>10.3f}{m["recall"]:>10.3f}{m["f1"]:>10.3f}'
-                 f'{m["support"]:>10d}')
-  lines.append(f'{"macro avg":<{width}}{report["macro_precision"]:>10.3f}'
-               f'{report["macro_recall"]:>10.3f}{report["macro_f1"]:>10.3f}'
-               f'{report["num_examples"]:>10d}')
-  if 'folds' in report:  # a k-fold workdir: pooled out of fold, or the folds' ensemble on test
-    how = 'averaged (ensemble)' if test else 'pooled out of fold'
-    lines.append(f'{len(report["folds"])} folds {how}; per fold '
-                 f'{100 * report["mean_fold_accuracy"]:.2f}% +- '
-                 f'{100 * report["std_fold_accuracy"]:.2f}%'
-                 + (f'; skipped (no checkpoint yet): {", ".join(report["folds_skipped"])}'
-                    if report['folds_skipped'] else ''))
-  return '\n'.join(lines)
+from rockjax.serving import label_issues, predictor as predictors
+from rockjax.serving.reports import classification_report, confusion, format_report  # noqa: F401
 
 
 def most_confident_errors(image_set: folder.ImageSet, probabilities: np.ndarray, count: int):
@@ -173,22 +119,24 @@ def count_test_evaluation(out: str, report: dict) -> None:
 
 
 def _write(out: str, report: dict, image_set: folder.ImageSet, probabilities: np.ndarray,
-           eval_config) -> None:
+           eval_config, extra=None) -> None:
   """report.json (with the most confident errors added), the confusion matrix and the error grid;
   a folder that cannot be written (a read-only workdir) is one WorkdirError."""
   if eval_config.split == 'test':
     count_test_evaluation(out, report)
   try:
-    _write_files(out, report, image_set, probabilities, eval_config)
+    _write_files(out, report, image_set, probabilities, eval_config, extra)
   except OSError as e:
     raise WorkdirError(f'cannot write the evaluation to {out!r} ({type(e).__name__}: {e}); pass '
                        '--config.eval.output_dir=FOLDER to write it elsewhere') from e
 
 
 def _write_files(out: str, report: dict, image_set: folder.ImageSet, probabilities: np.ndarray,
-                 eval_config) -> None:
+                 eval_config, extra=None) -> None:
   class_names = report['class_names']
   os.makedirs(out, exist_ok=True)
+  if extra is not None:  # more files, whose summary goes into report.json
+    report.update(extra(out))
   wrong = most_confident_errors(image_set, probabilities, eval_config.num_errors_shown)
   report['most_confident_errors'] = [
       dict(path=image_set.paths[i], true=class_names[image_set.labels[i]],
@@ -288,9 +236,17 @@ def evaluate_kfold(workdir: str, eval_config) -> dict:
   report = classification_report(pooled.labels, probabilities, class_names)
   report.update(workdir=os.path.abspath(workdir), split='val',
                 data='each fold\'s saved validation split, pooled', **spread)
-  _write(output_dir(workdir, eval_config), report, pooled, probabilities, eval_config)
+  fold_of = np.repeat([int(r['fold'][len('fold_'):]) for r in rows], [len(s) for s in sets])
+  _write(output_dir(workdir, eval_config), report, pooled, probabilities, eval_config,
+         extra=lambda out: dict(label_issues=label_issues.write(
+             out, pooled, probabilities, class_names, fold_of,
+             eval_config.num_label_issues_shown)))
   logging.info('Evaluated %d fold(s) out of fold: pooled accuracy %.2f%% on %d images; per fold '
                '%s%s.', len(folds), 100 * report['accuracy'], report['num_examples'],
                ', '.join(f'{100 * a:.2f}%' for a in accs),
                f' ({len(skipped)} without a checkpoint skipped)' if skipped else '')
+  logging.info('Label issues: %d photo(s) whose out-of-fold prediction confidently disagrees with '
+               'their label, ranked in %s (review label_issues.png; exclude with data.exclude).',
+               report['label_issues']['count'],
+               os.path.join(output_dir(workdir, eval_config), 'label_issues.csv'))
   return report

@@ -65,6 +65,13 @@ def test_eval_of_a_kfold_workdir_pools_every_fold_out_of_fold(kfold_run):
   assert json.load(open(os.path.join(workdir, 'eval', 'report.json')))['folds_skipped'] == []
   assert_png(os.path.join(workdir, 'eval', 'confusion_matrix.png'))
   assert '2 folds pooled out of fold' in evaluation.format_report(report)
+  # The label-issue finder ran on the out-of-fold probabilities.
+  with open(os.path.join(workdir, 'eval', 'label_issues.csv')) as f:
+    flagged = f.read().splitlines()[1:]
+  assert report['label_issues']['count'] == len(flagged)
+  assert {line.split(',')[0] for line in flagged} <= set(
+      p for fold in range(2) for p in json.load(open(os.path.join(
+          workdir, f'fold_{fold}', 'split.json')))['val'])
 
 
 def test_eval_of_an_unfinished_kfold_run_skips_folds_without_a_checkpoint(kfold_run, tmp_path):
