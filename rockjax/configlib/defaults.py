@@ -41,6 +41,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.test_time_flip = False  # average each image's class probabilities with its mirror image's
   c.distributed = False  # True: jax.distributed.initialize() (multi-host); training/runtime.py
   c.distributed_timeout_seconds = 100  # multi-host: a silent process ends the others after this
+  # Fine-tuning (rockjax/training/finetune.py): start from another run's best checkpoint.
+  c.init_from = ''  # that run's workdir; '' trains from scratch
+  c.init_freeze = ''  # top-level modules kept fixed: 'ConvAct_0,ResidualStage_0' = stem, stage 0
+  c.init_lr_multiplier = 1.0  # scales the updates of the other pretrained layers (not the head)
 
   c.model = ml_collections.ConfigDict()
   c.model.name = 'ResidualCNN'  # ResidualCNN | SeedCNN

@@ -62,8 +62,10 @@ def validate(config) -> None:
               'plateau.patience', 'plateau.min_lr', 'plateau.min_delta',
               'cosine_final_fraction', 'eval.num_errors_shown',
               'eval.num_label_issues_shown', 'predict.latency_runs',
-              'augment.mixup_alpha', 'augment.cutmix_alpha'):
+              'augment.mixup_alpha', 'augment.cutmix_alpha', 'init_lr_multiplier'):
     _positive(config, key, allow_zero=True)
+  _check(config.init_from or not config.init_freeze, 'init_freeze',
+         'freezes pretrained layers: set init_from (the run to start from) too')
   _fraction(config, 'model.dropout', True, False)
   _fraction(config, 'label_smoothing', True, False)
   _fraction(config, 'ema_decay', True, False, ' (0 disables)')

@@ -20,8 +20,8 @@ from absl import logging
 from rockjax import configlib, models
 from rockjax.data import batching, dataset as datasets
 from rockjax.errors import ConfigError, NonFiniteLossError
-from rockjax.training import (checkpointing, feeding, history, monitoring, optim, runtime,
-                              state as states, steps, workdir as workdirs)
+from rockjax.training import (checkpointing, feeding, finetune, history, monitoring, optim,
+                              runtime, state as states, steps, workdir as workdirs)
 
 
 @dataclasses.dataclass
@@ -162,6 +162,10 @@ def initialise(config, workdir: str, rt: runtime.Runtime, dataset: datasets.Data
                 num_params=int(num_params),
                 ckpt=checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints')),
                 log=history.History(os.path.join(workdir, 'metrics.jsonl')))
+  if config.init_from and ctx.ckpt.latest_epoch() is None:  # a resumed run has its own weights
+    state, record = finetune.initialise_from(config, state, dataset.class_names)
+    if rt.is_main:
+      finetune.write_record(workdir, record)
   return ctx, steps.replicate(state, rt.mesh), schedule
 
 

@@ -10,6 +10,7 @@ every checkpoint, so a resumed run continues exactly where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import optax
@@ -36,15 +37,38 @@ def _decay_mask(params):
 
 
 def create_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransformation:
-  """Adam (AdamW when weight_decay > 0), optionally after global-norm gradient clipping."""
+  """Adam (AdamW when weight_decay > 0), optionally after global-norm gradient clipping. A run
+  fine-tuned from another (init_from) may freeze top-level modules (init_freeze: their updates are
+  zero) and scale the updates of the other pretrained ones (init_lr_multiplier); the classifier
+  head always trains at the full rate."""
   kw = dict(b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps)
   if config.weight_decay > 0:
     opt = optax.adamw(schedule, weight_decay=config.weight_decay, mask=_decay_mask, **kw)
   else:
     opt = optax.adam(schedule, **kw)
+  if config.init_from and (config.init_freeze or config.init_lr_multiplier != 1.0):
+    opt = optax.multi_transform(
+        {'head': opt, 'pretrained': optax.chain(opt, optax.scale(config.init_lr_multiplier)),
+         'frozen': optax.set_to_zero()},
+        functools.partial(param_groups, frozen=frozen_modules(config)))
   if config.grad_clip_norm > 0:
     opt = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), opt)
   return opt
+
+
+HEAD = 'Dense_0'  # the classifier layer of every model in rockjax/models.py
+
+
+def frozen_modules(config) -> tuple[str, ...]:
+  """The top-level modules that config.init_freeze names (comma-separated)."""
+  return tuple(n.strip() for n in config.init_freeze.split(',') if n.strip())
+
+
+def param_groups(params, frozen: tuple[str, ...]):
+  """'head', 'frozen' or 'pretrained' for every parameter, by its top-level module."""
+  return {name: jax.tree.map(lambda _, g=('head' if name == HEAD else 'frozen' if name in frozen
+                                          else 'pretrained'): g, sub)
+          for name, sub in params.items()}
 
 
 @dataclasses.dataclass

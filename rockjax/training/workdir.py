@@ -43,7 +43,7 @@ LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'tensorflow-c
 LOCK_FILE = '.lock'
 # Files a run derives from its config before its first epoch; dropped when a workdir without a
 # finished epoch takes a corrected config.
-DERIVED_FILES = ('split.json', 'class_names.json', 'data_report.json', 'summary.json')
+DERIVED_FILES = ('split.json', 'class_names.json', 'data_report.json', 'summary.json', 'init.json')
 
 
 class WorkdirLock:

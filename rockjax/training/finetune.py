@@ -1,0 +1,115 @@
+"""Fine-tuning: a new run starts from another run's best checkpoint (`init_from=WORKDIR`).
+
+The source run's parameters and BatchNorm statistics (their moving averages when it kept them, as
+its evaluation did) replace the fresh initialisation, parameter by parameter. The classifier head
+(`Dense_0`) is kept when the two runs have the same classes in the same order, and re-initialised
+otherwise. Every other parameter must exist in both with the same shape: a different architecture
+is one ConfigError naming the first parameter that differs. The input size may differ (the
+networks are fully convolutional up to a global average pool): pretraining at 32 px and
+fine-tuning at 96 px is allowed, and logged.
+
+The new run writes `init.json` (the source workdir, a hash of its config, the checkpoint's epoch,
+the source classes, whether the head was kept, what is frozen) and needs nothing of the source
+afterwards: resuming, eval, predict and export read only its own workdir. Freezing and the
+learning-rate multiplier are applied by the optimiser (rockjax/training/optim.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import jax
+import numpy as np
+from absl import logging
+from flax import traverse_util
+
+from rockjax import configlib, fileio
+from rockjax.errors import ConfigError
+from rockjax.training import checkpointing, optim, state as states
+
+
+def _read_json(path: str, what: str):
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise ConfigError(f'config.init_from: cannot read the source run\'s {what} {path!r} '
+                      f'({type(e).__name__}: {e})') from e
+
+
+def load_source(workdir: str) -> dict:
+  """The source run: its config, class names, inference variables and best checkpoint's epoch."""
+  workdir = os.path.abspath(os.path.expanduser(workdir))
+  if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    hint = (' (a k-fold run: name one of its fold_* folders)'
+            if os.path.isdir(os.path.join(workdir, 'fold_0')) else '')
+    raise ConfigError(f'config.init_from: {workdir!r} is not a training run\'s workdir (no '
+                      f'checkpoints/){hint}')
+  config = configlib.load(os.path.join(workdir, 'config.json'))
+  class_names = _read_json(os.path.join(workdir, 'class_names.json'), 'class names')
+  _, abstract = states.abstract_train_state(config, len(class_names))
+  with checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'), read_only=True) as ckpt:
+    epoch = ckpt.best_epoch()
+    state, _ = ckpt.restore_best(abstract)
+  with open(os.path.join(workdir, 'config.json'), 'rb') as f:
+    config_hash = hashlib.sha256(f.read()).hexdigest()[:12]
+  return dict(workdir=workdir, config=config, class_names=class_names, epoch=epoch,
+              config_hash=config_hash,
+              variables=jax.device_get(states.inference_variables(state)))
+
+
+def _merged(target: dict, source: dict, what: str, keep_head: bool, source_dir: str) -> dict:
+  """`target` with every leaf taken from `source` (the head only when keep_head)."""
+  flat_t, flat_s = traverse_util.flatten_dict(target), traverse_util.flatten_dict(source)
+  out = {}
+  for path in sorted(set(flat_t) | set(flat_s)):
+    name = '/'.join(path)
+    if path[0] == optim.HEAD and not keep_head:
+      if path in flat_t:
+        out[path] = flat_t[path]
+      continue
+    if path not in flat_s or path not in flat_t:
+      owner, other = ('this run', source_dir) if path not in flat_s else (source_dir, 'this run')
+      raise ConfigError(f'config.init_from: {what} {name!r} exists in {owner}\'s model but not in '
+                        f'{other}\'s: the architectures differ (compare config.model)')
+    if np.shape(flat_t[path]) != np.shape(flat_s[path]):
+      raise ConfigError(f'config.init_from: {what} {name!r} has shape {np.shape(flat_s[path])} '
+                        f'in {source_dir} but {np.shape(flat_t[path])} here: the architectures '
+                        'differ (compare config.model)')
+    out[path] = np.asarray(flat_s[path], dtype=np.asarray(flat_t[path]).dtype)
+  return traverse_util.unflatten_dict(out)
+
+
+def initialise_from(config, state, class_names: list[str]):
+  """(the fresh `state` with the source run's weights, the provenance record for init.json)."""
+  source = load_source(config.init_from)
+  top_level = set(state.params)
+  unknown = [m for m in optim.frozen_modules(config) if m not in top_level]
+  if unknown:
+    raise ConfigError(f'config.init_freeze: {unknown} are not modules of this model; its '
+                      f'top-level modules are {sorted(top_level)}')
+  keep_head = list(source['class_names']) == list(class_names)
+  params = _merged(state.params, source['variables']['params'], 'parameter', keep_head,
+                   source['workdir'])
+  batch_stats = _merged(state.batch_stats, source['variables']['batch_stats'],
+                        'BatchNorm statistic', keep_head, source['workdir'])
+  state = state.replace(params=params, batch_stats=batch_stats)
+  if state.ema_params is not None:
+    state = state.replace(ema_params=jax.tree.map(np.copy, params),
+                          ema_batch_stats=jax.tree.map(np.copy, batch_stats))
+  src_size, size = source['config'].data.image_size, config.data.image_size
+  record = dict(source_workdir=source['workdir'], source_config_hash=source['config_hash'],
+                source_checkpoint_epoch=source['epoch'], source_class_names=source['class_names'],
+                source_image_size=src_size, head='kept' if keep_head else 're-initialised',
+                frozen=list(optim.frozen_modules(config)),
+                lr_multiplier=config.init_lr_multiplier)
+  logging.info('Fine-tuning from %s (best checkpoint, epoch %d; %d px, this run %d px): head %s%s.',
+               source['workdir'], source['epoch'], src_size, size, record['head'],
+               f'; frozen {record["frozen"]}' if record['frozen'] else '')
+  return state, record
+
+
+def write_record(workdir: str, record: dict) -> None:
+  fileio.write_json(os.path.join(workdir, 'init.json'), record)
