@@ -67,6 +67,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.dir = ''  # a folder with one sub-folder per class; '' means the generated default set
   c.data.image_size = 32
   c.data.val_fraction = 0.25  # of the images outside the test split
+  c.data.repeats = 1  # passes over the training images per epoch, shuffled together (reference: 10)
   c.data.test_fraction = 0.0  # > 0: a test split carved off first, never seen in training
   c.data.interpolation = 'nearest'  # the reference's resize; see data/imageio.py RESAMPLE
   c.data.aspect = 'stretch'  # stretch (reference) | center_crop

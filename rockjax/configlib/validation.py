@@ -51,6 +51,7 @@ def validate(config) -> None:
   for key in ('num_epochs', 'batch_size', 'eval_batch_size', 'learning_rate',
               'data.image_size', 'model.bn_momentum', 'model.bn_epsilon',
               'checkpoint_every_epochs', 'steps_per_dispatch', 'data.device_memory_mb',
+              'data.repeats',
               'distributed_timeout_seconds',
               'data.synthetic.num_per_class',
               'data.synthetic.image_size', 'eval.batch_size', 'predict.batch_size',

@@ -2,9 +2,9 @@
 
 Pure numpy, shared by every input path. Batches are dicts of arrays shaped
 [local_devices, per_device_batch, ...] for the pmap steps. An epoch's order is a seeded permutation
-shared by all processes, cut into global batches; each process takes its own slice of every global
-batch, so a global batch holds the same examples, on the same global devices, whatever the number
-of processes (two processes with two devices each train like one with four). Each example's
+shared by all processes (with data.repeats R, of R copies of every example), cut into global
+batches; each process takes its own slice of every global batch, so a global batch holds the same
+examples, on the same global devices, whatever the number of processes (two processes with two devices each train like one with four). Each example's
 augmentation seed is derived from (seed, epoch, index), so an epoch is the same whatever the thread
 scheduling and whether the run was resumed.
 
@@ -60,10 +60,16 @@ def local_batch_sizes(global_batch: int, num_devices: int, process_count: int,
 
 
 def epoch_order(num_examples: int, seed: int, epoch: int, global_batch: int,
-                process_index: int = 0, process_count: int = 1) -> np.ndarray:
-  """The example indices this process trains on in `epoch`, in order (full batches only)."""
-  return process_shard(shuffled_indices(num_examples, seed, epoch), process_index, process_count,
-                       global_batch)
+                process_index: int = 0, process_count: int = 1, repeats: int = 1) -> np.ndarray:
+  """The indices this process trains on in `epoch`, in order (full batches only).
+
+  With `repeats` R > 1 an epoch is R passes over the examples, shuffled together (as the
+  reference's R augmented copies of every photo were): the indices run over 0 .. R * N - 1, each
+  example appearing as i, N + i, 2N + i, ...; `index % num_examples` is the example, and the
+  index itself seeds its augmentation, so each copy is augmented differently.
+  """
+  return process_shard(shuffled_indices(num_examples * repeats, seed, epoch), process_index,
+                       process_count, global_batch)
 
 
 def eval_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, num_devices: int,

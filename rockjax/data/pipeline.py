@@ -26,24 +26,25 @@ tf.config.set_visible_devices([], 'GPU')
 def train_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, num_devices: int,
                   seed: int, epoch: int, augmenter: HostAugmenter | None = None,
                   deterministic: bool = True, process_index: int = 0,
-                  process_count: int = 1, threads: int = 0) -> Iterator[dict]:
-  """One epoch of shuffled, augmented training batches for this process's local devices;
-  `threads` > 0 caps tf.data's thread pool (0: TensorFlow's default, one per core)."""
+                  process_count: int = 1, threads: int = 0, repeats: int = 1) -> Iterator[dict]:
+  """One epoch (`repeats` passes) of shuffled, augmented training batches for this process's local
+  devices; `threads` > 0 caps tf.data's thread pool (0: TensorFlow's default, one per core)."""
   local_batch, per_device = batching.local_batch_sizes(global_batch, num_devices, process_count)
   order = batching.epoch_order(len(labels), seed, epoch, global_batch, process_index,
-                               process_count)
+                               process_count, repeats)
   height, width = images.shape[1:3]
+  n = len(labels)
 
   ds = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
   if augmenter is None:
     ds = ds.batch(local_batch, drop_remainder=True)
-    gather = lambda idx: (images[idx], labels[idx])
+    gather = lambda idx: (images[idx % n], labels[idx % n])
     ds = ds.map(lambda idx: tf.numpy_function(gather, [idx], (tf.uint8, tf.int32)),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
   else:
     def augment_one(idx):
-      i = int(idx)
-      return augmenter(images[i], batching.example_seed(seed, epoch, i)), labels[i]
+      i = int(idx)  # the copy's index: seeds its augmentation
+      return augmenter(images[i % n], batching.example_seed(seed, epoch, i)), labels[i % n]
 
     def map_one(idx):
       image, label = tf.numpy_function(augment_one, [idx], (tf.uint8, tf.int32))

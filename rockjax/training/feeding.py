@@ -105,7 +105,8 @@ class HostFeed:
         self.dataset.train.images, self.dataset.train.labels, global_batch=config.batch_size,
         num_devices=rt.num_devices, seed=config.seed, epoch=epoch, augmenter=self.augmenter,
         deterministic=config.data.deterministic, process_index=rt.process_index,
-        process_count=rt.process_count, threads=config.data.host_threads)
+        process_count=rt.process_count, threads=config.data.host_threads,
+        repeats=config.data.repeats)
     if self.k == 1:
       for batch in batches:
         state, metrics = self.p_train(state, steps.shard_batch(batch, rt.mesh))
@@ -138,7 +139,7 @@ class DeviceFeed:
     train, val = dataset.train, dataset.val
     self.local_batch, self.per_device = batching.local_batch_sizes(
         config.batch_size, rt.num_devices, rt.process_count)
-    self.num_steps = batching.steps_per_epoch(len(train), config.batch_size)
+    self.num_steps = batching.steps_per_epoch(len(train) * config.data.repeats, config.batch_size)
     val_arrays, num_val_batches = batching.stacked_eval_arrays(
         val.images, val.labels, global_batch=config.eval_batch_size, num_devices=rt.num_devices,
         process_index=rt.process_index, process_count=rt.process_count)
@@ -166,8 +167,9 @@ class DeviceFeed:
 
   def train(self, state, epoch: int):
     config, rt = self.config, self.rt
-    order = batching.epoch_order(len(self.dataset.train), config.seed, epoch, config.batch_size,
-                                 rt.process_index, rt.process_count)
+    n = len(self.dataset.train)
+    order = batching.epoch_order(n, config.seed, epoch, config.batch_size, rt.process_index,
+                                 rt.process_count, config.data.repeats) % n
     orders = steps.shard_batch(batching.device_orders(order, self.num_steps, rt.num_devices,
                                                       self.per_device), rt.mesh)
     k = config.steps_per_dispatch

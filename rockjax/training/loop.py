@@ -142,7 +142,7 @@ def load_data(config, workdir: str, rt: runtime.Runtime) -> datasets.Dataset:
 
 def initialise(config, workdir: str, rt: runtime.Runtime, dataset: datasets.Dataset):
   """(Context, the initial state replicated on the devices, the learning-rate schedule)."""
-  spe = batching.steps_per_epoch(len(dataset.train), config.batch_size)
+  spe = batching.steps_per_epoch(len(dataset.train) * config.data.repeats, config.batch_size)
   if spe == 0:
     raise ConfigError(f'config.batch_size: {config.batch_size} exceeds the '
                       f'{len(dataset.train)} training images; lower it')

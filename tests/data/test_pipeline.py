@@ -82,3 +82,23 @@ def test_indivisible_batch_is_a_clear_error():
   with pytest.raises(ValueError, match='batch_size=10 must divide evenly'):
     next(pipeline.train_batches(images, labels, global_batch=10, num_devices=4, seed=0,
                                       epoch=1))
+
+
+def test_repeats_make_an_epoch_of_several_differently_augmented_copies():
+  images, labels = make_data()
+  plain = list(pipeline.train_batches(images, labels, global_batch=10, num_devices=1, seed=0,
+                                      epoch=1, repeats=3))
+  ids = np.concatenate([b['image'][..., 0, 0, 0].ravel() for b in plain])
+  assert len(plain) == 3 * 70 // 10 and np.bincount(ids, minlength=70).tolist() == [3] * 70
+  for b in plain:  # labels still travel with their images
+    np.testing.assert_array_equal(b['label'].ravel(), labels[b['image'][..., 0, 0, 0].ravel()])
+  config = tiny_config(augment__preset='crop')
+  augmenter = presets.host_augmenter(config.augment, 16)
+  augmented = list(pipeline.train_batches(images, labels, global_batch=10, num_devices=1, seed=0,
+                                          epoch=1, repeats=3, augmenter=augmenter))
+  copies = {}
+  for b, p in zip(augmented, plain):
+    for image, idx in zip(b['image'].reshape(-1, 16, 16, 3), p['image'][..., 0, 0, 0].ravel()):
+      copies.setdefault(int(idx), []).append(image)
+  distinct = [len({c.tobytes() for c in copies[i]}) for i in range(70)]
+  assert np.mean(distinct) > 2.5  # the copies of a photo are augmented differently

@@ -84,3 +84,12 @@ def test_per_step_metrics_come_back_from_scalars_or_stacks():
   stacked = dict(count=np.array([8, 8]), loss_sum=np.array([2.0, 3.0]))
   steps = feeding.split_steps([plain, stacked])
   assert [float(s['loss_sum']) for s in steps] == [1.0, 2.0, 3.0]
+
+
+def test_repeats_multiply_the_steps_and_both_paths_still_agree(tmp_path):
+  host, device = str(tmp_path / 'host'), str(tmp_path / 'device')
+  loop.train_and_evaluate(recipe(data__repeats=3), host)
+  loop.train_and_evaluate(recipe(data__repeats=3, data__where='device'), device)
+  once = records(tmp_path / 'host')
+  assert once[0]['step'] == 3 * 72 // 32  # the generated set's 72 training images, 3 passes
+  assert records(tmp_path / 'device') == once
