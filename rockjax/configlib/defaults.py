@@ -89,6 +89,15 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.exclude = ''  # a file of photos (one per line, or a label_issues.csv) kept out of training
   c.data.synthetic = ml_collections.ConfigDict(dict(
       num_per_class=500, image_size=64, seed=0))
+  # A TensorFlow Datasets image-classification set by name, not a folder (data/tfds_source.py).
+  c.data.tfds = ''  # e.g. 'tf_flowers', 'cifar10:3.0.2', 'name/config'
+  c.data.tfds_data_dir = ''  # where its prepared files are; '' means TFDS's default
+  c.data.tfds_download = False  # True: download and prepare it when missing (needs the network)
+  c.data.train_split = 'train'  # TFDS split syntax: 'train', 'train[:90%]', ...
+  c.data.val_split = ''  # '' splits train_split like a folder (val_fraction, kfold, test_fraction)
+  c.data.test_split = ''  # with val_split: a TFDS split to hold out as the test split
+  c.data.tfds_image_key = ''  # '' finds the one Image feature
+  c.data.tfds_label_key = ''  # '' finds the one ClassLabel feature
 
   c.augment = ml_collections.ConfigDict()
   c.augment.preset = 'flip_bright'  # a name in rockjax/augment/presets.py's table

@@ -65,6 +65,12 @@ def validate(config) -> None:
               'eval.num_label_issues_shown', 'predict.latency_runs',
               'augment.mixup_alpha', 'augment.cutmix_alpha', 'init_lr_multiplier'):
     _positive(config, key, allow_zero=True)
+  _check(not (config.data.tfds and config.data.dir), 'data.tfds',
+         f'{config.data.tfds!r} and data.dir={config.data.dir!r} both name the data; set one')
+  _check(config.data.tfds or not (config.data.val_split or config.data.test_split),
+         'data.val_split', 'val_split and test_split name splits of a TFDS dataset (data.tfds)')
+  _check(not config.data.test_split or config.data.val_split, 'data.test_split',
+         'a test split needs a val_split too (or use data.test_fraction)')
   _check(config.init_from or not config.init_freeze, 'init_freeze',
          'freezes pretrained layers: set init_from (the run to start from) too')
   _fraction(config, 'model.dropout', True, False)

@@ -1,15 +1,13 @@
-"""From `config.data` to train and validation image sets, with the split saved in the workdir.
+"""From `config.data` to train, validation (and test) image sets, the split saved in the workdir.
 
-The source is the user's folder (`data.dir`) or, when that is empty, the generated default set. A
-folder with `train/` and `val/` (or `test/`) sub-folders is used as split (with `train/`, `val/` and
-`test/`, the third is the test split); otherwise the images are split with a seeded, stratified,
-duplicate-grouped split. With `data.test_fraction` > 0 a test split is carved off first, before the
-train/val split or the folds, so it is the same for every fold; training, early stopping,
-checkpoint choice, reduce-on-plateau and sweeps never see it (only `--mode=eval
---config.eval.split=test` reads it). The split (file lists) is saved as `split.json` in the workdir
-and reused from there, so a resumed run, and a later evaluation, see exactly the same validation
-and test files. `class_names.json` and `data_report.json` are written beside it. `data.exclude`
-(rockjax/data/exclude.py) then drops listed photos from the training side only.
+The source is a TFDS dataset (`data.tfds`, rockjax/data/tfds_source.py), the user's folder
+(`data.dir`) or the generated default set. A folder with `train/` and `val/` (or only `test/`) is
+used as split (`test/` beside both is the test split); otherwise the images get a seeded,
+stratified, duplicate-grouped split. `data.test_fraction` > 0 carves a test split off first, the
+same for every fold, which no training, early stopping, checkpoint choice or sweep ever sees (only
+`--mode=eval --config.eval.split=test`). `split.json` is reused from the workdir, so a resumed run
+and a later evaluation see the same files; `class_names.json` and `data_report.json` sit beside
+it. `data.exclude` (rockjax/data/exclude.py) then drops listed photos from training only.
 """
 
 from __future__ import annotations
@@ -81,8 +79,8 @@ def explicit_split_folders(root: str) -> tuple[str, str, str | None] | None:
   for name in SPLIT_FOLDERS:
     if os.path.isdir(os.path.join(root, name)):
       test = os.path.join(root, TEST_FOLDER)
-      test = test if name != TEST_FOLDER and os.path.isdir(test) else None
-      return os.path.join(root, 'train'), os.path.join(root, name), test
+      return (os.path.join(root, 'train'), os.path.join(root, name),
+              test if name != TEST_FOLDER and os.path.isdir(test) else None)
   return None
 
 
@@ -171,6 +169,14 @@ def shared_split_path(data_config) -> str | None:
   return path
 
 
+def _carve_test(train, data_config, seed: int, report: dict):
+  """(train, test): data.test_fraction of a pre-split training set, grouped and stratified."""
+  groups, report['train_duplicates'] = duplicate_groups(train, data_config)
+  rest, test_idx = splits.carve_test(train.labels, data_config.test_fraction, seed, groups,
+                                     len(train.class_names))
+  return train.subset(rest), train.subset(test_idx)
+
+
 def _from_split_folders(folders, data_config, seed: int, options, cache):
   """(train, val, test, report, split_info) from a folder already split into sub-folders. Without a
   test/ folder, data.test_fraction > 0 carves the test split off train/ (grouped, stratified)."""
@@ -190,20 +196,41 @@ def _from_split_folders(folders, data_config, seed: int, options, cache):
       logging.warning('%s is the test split; config.data.test_fraction=%s is not applied.',
                       test_root, data_config.test_fraction)
   elif data_config.test_fraction > 0:
-    groups, report['train_duplicates'] = duplicate_groups(train, data_config)
-    rest, test_idx = splits.carve_test(train.labels, data_config.test_fraction, seed, groups,
-                                       len(train.class_names))
-    train, test = train.subset(rest), train.subset(test_idx)
+    train, test = _carve_test(train, data_config, seed, report)
     split_info.update(test_root=train_root, test_fraction=data_config.test_fraction)
   return train, val, test, report, split_info
 
 
+def _from_tfds(data_config, seed: int, options, split_path):
+  """(train, val, test, report, split_info) from a TFDS dataset: its data.val_split (and
+  data.test_split) as given, or, without a val_split, its train split split like a folder."""
+  from rockjax.data import tfds_source  # TensorFlow Datasets only on this path
+  b = tfds_source.builder(data_config)
+  train = tfds_source.read_split(b, data_config.train_split, data_config, options)
+  if not data_config.val_split:
+    return _split_one_set(train, train.root, data_config, seed, split_path)
+  val = tfds_source.read_split(b, data_config.val_split, data_config, options)
+  test = (tfds_source.read_split(b, data_config.test_split, data_config, options)
+          if data_config.test_split else None)
+  report = dict(train=train.report, val=val.report, **({'test': test.report} if test else {}))
+  if test is None and data_config.test_fraction > 0:
+    train, test = _carve_test(train, data_config, seed, report)
+  split_info = dict(method='tfds splits', tfds=data_config.tfds,
+                    train_split=data_config.train_split, val_split=data_config.val_split,
+                    test_split=data_config.test_split, test_fraction=data_config.test_fraction)
+  return train, val, test, report, split_info
+
+
 def _from_one_folder(root: str, data_config, seed: int, options, cache, split_path):
-  """(train, val, test, report, split_info) from one class-per-folder tree (or a decoded .npz):
-  the split saved in the workdir, or the one data.split_from names, or a new one."""
+  """(train, val, test, report, split_info) from one class-per-folder tree (or a decoded .npz)."""
   image_set = (decoded.read(root, options) if decoded.is_decoded(root) else
                folder.read_folder(root, options, cache))
   folder.log_report(image_set.report)
+  return _split_one_set(image_set, root, data_config, seed, split_path)
+
+
+def _split_one_set(image_set, root: str, data_config, seed: int, split_path):
+  """The split saved in the workdir, or the one data.split_from names, or a new one."""
   saved = None
   source = split_path if split_path and os.path.exists(split_path) else shared_split_path(
       data_config)
@@ -211,7 +238,8 @@ def _from_one_folder(root: str, data_config, seed: int, options, cache, split_pa
     with open(source) as f:
       saved = json.load(f)
     logging.info('Reusing the split saved in %s.', source)
-    if saved.get('root') and os.path.abspath(saved['root']) != os.path.abspath(root):
+    if saved.get('root') and saved['root'] != root and (
+        os.path.abspath(saved['root']) != os.path.abspath(root)):
       logging.warning('The split in %s was made for %s, not %s; files are matched by their '
                       'paths relative to the data folder.', source, saved['root'], root)
   groups, duplicates = (None, dict(reused_saved_split=True)) if saved else duplicate_groups(
@@ -234,20 +262,22 @@ def load_dataset(config, workdir: str | None = None, write: bool = True) -> Data
   """Reads, splits and describes the data; writes class names, report and split into `workdir`
   (with write=False, only reads the split saved there: evaluation leaves the run's files alone)."""
   data_config = config.data
-  root = data_root(data_config)
   options = folder.ReadOptions.from_config(data_config)
   cache = cache_dir(data_config)
   split_path = os.path.join(workdir, 'split.json') if workdir else None
-  explicit = explicit_split_folders(root)
-  if explicit:
+  root = f'tfds:{data_config.tfds}' if data_config.tfds else data_root(data_config)
+  explicit = None if data_config.tfds else explicit_split_folders(root)
+  if data_config.tfds:
+    train, val, test, report, split_info = _from_tfds(data_config, config.seed, options,
+                                                      split_path)
+  elif explicit:
     train, val, test, report, split_info = _from_split_folders(explicit, data_config, config.seed,
                                                                options, cache)
   else:
     train, val, test, report, split_info = _from_one_folder(root, data_config, config.seed,
                                                             options, cache, split_path)
   split_lists = dict(train=train.paths, val=val.paths)  # saved whole: data.exclude is re-applied
-  if test is not None:
-    split_lists['test'] = test.paths
+  split_lists.update({'test': test.paths} if test is not None else {})
   if data_config.exclude:
     listed = exclude.read_list(data_config.exclude, train.root)
     train, report['exclude'] = exclude.exclude_from_training(train, val, test, listed,
