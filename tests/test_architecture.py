@@ -126,8 +126,8 @@ def test_importing_the_training_and_serving_code_loads_no_heavy_library():
           'import rockjax.serving.evaluation, rockjax.serving.predict, rockjax.augment.preview\n'
           'from rockjax import configlib\n'
           'c = configlib.base_config(); c.augment.where = "device"; configlib.validate(c)\n'
-          'print(sorted(m for m in ("tensorflow", "albumentations", "cv2", "keras") '
-          'if m in sys.modules))')
+          'print(sorted(m for m in ("tensorflow", "tensorflow_datasets", "albumentations", '
+          '"cv2", "keras") if m in sys.modules))')
   out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
                        timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
   assert out.returncode == 0, out.stderr[-2000:]

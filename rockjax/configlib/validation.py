@@ -69,8 +69,8 @@ def validate(config) -> None:
          f'{config.data.tfds!r} and data.dir={config.data.dir!r} both name the data; set one')
   _check(config.data.tfds or not (config.data.val_split or config.data.test_split),
          'data.val_split', 'val_split and test_split name splits of a TFDS dataset (data.tfds)')
-  _check(not config.data.test_split or config.data.val_split, 'data.test_split',
-         'a test split needs a val_split too (or use data.test_fraction)')
+  _check(not (config.data.test_split and config.data.test_fraction), 'data.test_split',
+         'names the test split; leave data.test_fraction at 0')
   _check(config.init_from or not config.init_freeze, 'init_freeze',
          'freezes pretrained layers: set init_from (the run to start from) too')
   _fraction(config, 'model.dropout', True, False)

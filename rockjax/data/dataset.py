@@ -37,24 +37,6 @@ class Dataset:
   test: folder.ImageSet | None = None  # never used in training; --config.eval.split=test
 
 
-def warn_about_classes(train: folder.ImageSet, val: folder.ImageSet,
-                       test: folder.ImageSet | None = None) -> None:
-  """A data set a classifier cannot learn or be judged on: said in the log, not silently run."""
-  names = train.class_names
-  if len(names) < 2:
-    logging.warning('The data set has a single class (%s): every prediction is that class, and '
-                    'accuracy says nothing. Add a sub-folder per class.', names)
-  for image_set, what, fix in ((val, 'validation', 'lower data.kfold'),
-                               (test, 'test', 'raise data.test_fraction')):
-    if image_set is None:
-      continue
-    counts = np.bincount(image_set.labels, minlength=len(names))
-    missing = [n for n, c in zip(names, counts) if c == 0]
-    if missing:
-      logging.warning('No %s image of class(es) %s: their accuracy is not measured; add photos or '
-                      '%s.', what, missing, fix)
-
-
 def cache_dir(data_config) -> str:
   return os.path.expanduser(data_config.cache_dir or os.environ.get('ROCKJAX_CACHE_DIR')
                             or '~/.cache/rockjax')
@@ -206,12 +188,16 @@ def _from_tfds(data_config, seed: int, options, split_path):
   data.test_split) as given, or, without a val_split, its train split split like a folder."""
   from rockjax.data import tfds_source  # TensorFlow Datasets only on this path
   b = tfds_source.builder(data_config)
-  train = tfds_source.read_split(b, data_config.train_split, data_config, options)
+  read = lambda split: tfds_source.read_split(b, split, data_config, options)  # noqa: E731
+  train = read(data_config.train_split)
+  test = read(data_config.test_split) if data_config.test_split else None
   if not data_config.val_split:
-    return _split_one_set(train, train.root, data_config, seed, split_path)
-  val = tfds_source.read_split(b, data_config.val_split, data_config, options)
-  test = (tfds_source.read_split(b, data_config.test_split, data_config, options)
-          if data_config.test_split else None)
+    train, val, carved, report, info = _split_one_set(train, train.root, data_config, seed,
+                                                      split_path)
+    if test is not None:
+      report['test'], info['test_split'] = test.report, data_config.test_split
+    return train, val, test if test is not None else carved, report, info
+  val = read(data_config.val_split)
   report = dict(train=train.report, val=val.report, **({'test': test.report} if test else {}))
   if test is None and data_config.test_fraction > 0:
     train, test = _carve_test(train, data_config, seed, report)
@@ -296,5 +282,5 @@ def load_dataset(config, workdir: str | None = None, write: bool = True) -> Data
                split_info['method'], len(train), len(val),
                f', {len(test)} test (held out of training and of every choice)' if test else '',
                train.class_names)
-  warn_about_classes(train, val, test)
+  splits.warn_about_classes(train.class_names, val.labels, None if test is None else test.labels)
   return Dataset(train=train, val=val, class_names=train.class_names, report=report, test=test)

@@ -71,15 +71,22 @@ def resize(img: Image.Image, size: int, interpolation: str, aspect: str) -> Imag
 def load_image(path: str, size: int, interpolation: str = 'nearest', aspect: str = 'stretch',
                background: int = 255) -> np.ndarray:
   """Reads `path` as a (size, size, 3) uint8 RGB array, or raises BadImage."""
+  img = open_rgb(path, background, draft_size=2 * size)
+  return np.asarray(resize(img, size, interpolation, aspect), dtype=np.uint8)
+
+
+def open_rgb(path: str, background: int = 255, draft_size: int | None = None) -> Image.Image:
+  """Reads `path` as an 8-bit RGB Pillow image, upright (EXIF), or raises BadImage. JPEGs may be
+  decoded at a reduced scale that stays at least `draft_size` on each side (big photos read
+  fast)."""
   try:
     if os.path.getsize(path) == 0:
       raise BadImage(EMPTY_FILE)
     with warnings.catch_warnings():
       warnings.simplefilter('ignore')  # e.g. Pillow's "palette images with transparency" notes
       with Image.open(path) as img:
-        if img.format == 'JPEG':
-          # Let libjpeg decode at a reduced scale (still >= 2x the target): big photos read fast.
-          img.draft('RGB', (2 * size, 2 * size))
+        if img.format == 'JPEG' and draft_size:
+          img.draft('RGB', (draft_size, draft_size))
         try:
           img.load()
         except (OSError, SyntaxError, ValueError) as e:
@@ -88,8 +95,7 @@ def load_image(path: str, size: int, interpolation: str = 'nearest', aspect: str
           img = ImageOps.exif_transpose(img)
         except Exception:  # a broken EXIF block should not cost us the picture
           pass
-        img = to_rgb(img, background)
-        return np.asarray(resize(img, size, interpolation, aspect), dtype=np.uint8)
+        return to_rgb(img, background)
   except BadImage:
     raise
   except (PermissionError, FileNotFoundError, IsADirectoryError) as e:

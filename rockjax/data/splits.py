@@ -9,6 +9,7 @@ cross-validation (k equal fractions).
 from __future__ import annotations
 
 import numpy as np
+from absl import logging
 
 
 def assign_groups(labels: np.ndarray, fractions, seed: int, groups: np.ndarray | None = None,
@@ -76,3 +77,19 @@ def carve_test(labels, test_fraction: float, seed: int, groups=None,
     raise ValueError(f'test_fraction must be in (0, 1), got {test_fraction}')
   return train_val_split(labels, test_fraction, test_seed(seed), groups, num_classes)
 
+
+
+def warn_about_classes(class_names, val_labels, test_labels=None) -> None:
+  """A split a classifier cannot learn or be judged on: said in the log, not silently run."""
+  if len(class_names) < 2:
+    logging.warning('The data set has a single class (%s): every prediction is that class, and '
+                    'accuracy says nothing. Add a sub-folder per class.', list(class_names))
+  for labels, what, fix in ((val_labels, 'validation', 'lower data.kfold'),
+                            (test_labels, 'test', 'raise data.test_fraction')):
+    if labels is None:
+      continue
+    counts = np.bincount(labels, minlength=len(class_names))
+    missing = [n for n, c in zip(class_names, counts) if c == 0]
+    if missing:
+      logging.warning('No %s image of class(es) %s: their accuracy is not measured; add photos or '
+                      '%s.', what, missing, fix)

@@ -37,6 +37,7 @@ def _tfds():
 def builder(data_config):
   """The dataset's builder (its data prepared, downloading only when allowed)."""
   tfds = _tfds()
+  import rockjax.datasets.rock_photos  # noqa: F401  (registers rock_photos with TFDS)
   kwargs = dict(data_dir=data_config.tfds_data_dir or None)
   try:
     b = tfds.builder(data_config.tfds, **kwargs)
