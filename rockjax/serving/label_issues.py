@@ -86,10 +86,10 @@ def write(out: str, image_set, probabilities: np.ndarray, class_names: list[str]
   if shown:
     per_row = 8
     cells = [image_set.images[r['index']] for r in shown]
-    titles = [f'given {class_names[r["given"]]}\nsuggested {class_names[r["suggested"]]} '
-              f'{100 * r["p_suggested"]:.0f}%' for r in shown]
+    titles = [f'{class_names[r["given"]]} -> {class_names[r["suggested"]]} '
+              f'{100 * r["p_suggested"]:.0f}%' for r in shown]  # given -> suggested
     plots.image_grid([cells[k:k + per_row] for k in range(0, len(cells), per_row)],
                      [f'#{k + 1}' for k in range(0, len(cells), per_row)],
-                     os.path.join(out, 'label_issues.png'), cell_inches=1.4,
+                     os.path.join(out, 'label_issues.png'), cell_inches=1.8,
                      titles=[titles[k:k + per_row] for k in range(0, len(titles), per_row)])
   return summary(issues, class_names, len(image_set))
