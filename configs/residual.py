@@ -1,7 +1,19 @@
-"""The reference residual CNN recipe: ResidualCNN at 32x32, Adam 1e-4, batch 32, dropout 0.2,
-reduce-on-plateau on val loss, early stopping on val accuracy, flips + brightness augmentation.
+"""The reference residual CNN recipe, trained as the reference trained it: ResidualCNN at 32x32,
+Adam 1e-4, batch 32, dropout 0.2, reduce-on-plateau on val loss, early stopping on val accuracy
+(patience 10), flips + brightness augmentation, and ten augmented passes over the photos per epoch.
 
     python main.py --config=configs/residual.py --config.model.dropout=0.1
+
+The reference made ten augmented copies of every training photo before training, so each of its
+epochs, and its early-stopping patience, covered ten passes; `data.repeats=10` does the same with
+fresh augmentations each pass (scripts/keras_reference.py trains the Keras original on a run's own
+split, for a side-by-side check). The images stay on the devices and are augmented there
+(`data.where=device`, `augment.where=device`: the same flip_bright preset, in the compiled step),
+which on 2 CPU cores is about 1.4x the host pipeline's speed at this size; use
+`--config.data.where=host --config.augment.where=host` for the Albumentations version.
+
+On the generated default set (no data.dir) it passes 85% validation accuracy in the 8th epoch
+(about 2 minutes on 2 CPU cores) and ends, by early stopping, near 96% after about 7.5 minutes.
 """
 
 from rockjax import configlib
@@ -10,4 +22,7 @@ from rockjax import configlib
 def get_config():
   config = configlib.base_config()
   config.model.name = 'ResidualCNN'
+  config.data.repeats = 10
+  config.data.where = 'device'
+  config.augment.where = 'device'
   return config

@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 # now holds 10% out by default; a study of its own can drop this and report the test split too).
 common=(--config.data.dir="$data" --config.data.kfold="$k" --config.data.test_fraction=0)
 rocks() { python scripts/sweep.py --config=configs/rocks.py "${common[@]}" "$@"; }
-# The reference recipe, as configs/residual.py defines it (32 px, nearest, flips + brightness).
+# The reference recipe, as configs/residual.py defines it (32 px, nearest, flips + brightness, ten
+# augmented passes per epoch since 2026-11-29; the rows in docs/ablations.md say which they used).
 python scripts/sweep.py --config=configs/residual.py "${common[@]}" --root="$out/reference" \
   --sweep=model.dropout=0.2
 # The settings the study started from (configs/rocks.py before it: dropout 0.2, weight decay 0.05,

@@ -13,7 +13,7 @@ import math
 from rockjax import models
 from rockjax.augment import presets
 from rockjax.configlib.files import get_value
-from rockjax.data import imageio
+from rockjax.data import imageio, tfds_source
 from rockjax.errors import ConfigError
 from rockjax.training import optim
 
@@ -51,7 +51,7 @@ def validate(config) -> None:
   for key in ('num_epochs', 'batch_size', 'eval_batch_size', 'learning_rate',
               'data.image_size', 'model.bn_momentum', 'model.bn_epsilon',
               'checkpoint_every_epochs', 'steps_per_dispatch', 'data.device_memory_mb',
-              'data.repeats',
+              'data.repeats', 'data.memory_budget_mb', 'data.shuffle_buffer',
               'distributed_timeout_seconds',
               'data.synthetic.num_per_class',
               'data.synthetic.image_size', 'eval.batch_size', 'predict.batch_size',
@@ -69,6 +69,12 @@ def validate(config) -> None:
          f'{config.data.tfds!r} and data.dir={config.data.dir!r} both name the data; set one')
   _check(config.data.tfds or not (config.data.val_split or config.data.test_split),
          'data.val_split', 'val_split and test_split name splits of a TFDS dataset (data.tfds)')
+  _choice(config, 'data.in_memory', tfds_source.IN_MEMORY)
+  _check(config.data.in_memory != 'false' or config.data.tfds, 'data.in_memory',
+         'false streams a TFDS dataset (data.tfds); a photo folder is decoded into memory. To '
+         'stream one, build it into a TFDS dataset first: scripts/build_rock_photos.py')
+  _check(config.data.in_memory != 'false' or config.data.where == 'host', 'data.in_memory',
+         'false streams from the host; data.where=device needs the set in memory')
   _check(not (config.data.test_split and config.data.test_fraction), 'data.test_split',
          'names the test split; leave data.test_fraction at 0')
   _check(config.init_from or not config.init_freeze, 'init_freeze',

@@ -36,6 +36,10 @@ class Dataset:
   report: dict
   test: folder.ImageSet | None = None  # never used in training; --config.eval.split=test
 
+  @property
+  def streamed(self) -> bool:  # data.in_memory: rockjax/data/streaming.py
+    return getattr(self.train, 'streamed', False)
+
 
 def cache_dir(data_config) -> str:
   return os.path.expanduser(data_config.cache_dir or os.environ.get('ROCKJAX_CACHE_DIR')
@@ -79,9 +83,13 @@ def duplicate_groups(image_set: folder.ImageSet, data_config) -> tuple[np.ndarra
   """Group ids of copies and near-copies (or None when grouping is off), and a summary."""
   if not data_config.group_duplicates:
     return None, dict(enabled=False)
-  paths = [os.path.join(image_set.root, p) for p in image_set.paths]
-  groups = dedup.duplicate_groups(image_set.images, paths, data_config.duplicate_threshold,
-                                  hashes=image_set.content_hashes)
+  if getattr(image_set, 'streamed', False):  # no decoded images: exact copies only
+    groups = dedup.duplicate_groups(None, threshold=-1, hashes=image_set.content_hashes)
+  else:
+    groups = dedup.duplicate_groups(image_set.images, [os.path.join(image_set.root, p) for p in
+                                                       image_set.paths],
+                                    data_config.duplicate_threshold,
+                                    hashes=image_set.content_hashes)
   summary = dedup.group_summary(groups, image_set.labels, image_set.paths, image_set.class_names)
   summary.update(enabled=True, threshold=data_config.duplicate_threshold)
   logging.info('Duplicates: %d groups of copies or near-copies (%d extra images, %d groups across '
@@ -186,9 +194,8 @@ def _from_split_folders(folders, data_config, seed: int, options, cache):
 def _from_tfds(data_config, seed: int, options, split_path):
   """(train, val, test, report, split_info) from a TFDS dataset: its data.val_split (and
   data.test_split) as given, or, without a val_split, its train split split like a folder."""
-  from rockjax.data import tfds_source  # TensorFlow Datasets only on this path
-  b = tfds_source.builder(data_config)
-  read = lambda split: tfds_source.read_split(b, split, data_config, options)  # noqa: E731
+  from rockjax.data import streaming, tfds_source  # TensorFlow (Datasets) only on this path
+  read = streaming.split_reader(tfds_source.builder(data_config), data_config, options)
   train = read(data_config.train_split)
   test = read(data_config.test_split) if data_config.test_split else None
   if not data_config.val_split:

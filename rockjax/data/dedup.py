@@ -54,7 +54,7 @@ def duplicate_groups(images: np.ndarray, paths: list[str] | None = None, thresho
   distance (of 64 bits) between difference hashes that still counts as a near-duplicate
   (negative: no near-duplicate search).
   """
-  n = len(images)
+  n = len(images) if images is not None else len(hashes)  # images None: exact copies (hashes)
   parent = np.arange(n)
   if hashes is None and paths is not None:
     hashes = [content_hash(path) for path in paths]
@@ -65,7 +65,7 @@ def duplicate_groups(images: np.ndarray, paths: list[str] | None = None, thresho
         _union(parent, first[h], i)
       else:
         first[h] = i
-  if threshold >= 0 and n > 1:
+  if threshold >= 0 and n > 1 and images is not None:
     bits = np.stack([difference_hash(im) for im in images]).astype(np.uint8)
     packed = np.packbits(bits, axis=1)  # [n, 8] bytes
     popcount = np.array([bin(b).count('1') for b in range(256)], np.uint8)

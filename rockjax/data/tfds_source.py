@@ -24,6 +24,8 @@ from PIL import Image
 from rockjax.data import folder, imageio
 from rockjax.errors import ConfigError, DataError, DependencyError
 
+IN_MEMORY = ('auto', 'true', 'false')  # data.in_memory: streaming is data/streaming.py
+
 
 def _tfds():
   try:
@@ -114,3 +116,4 @@ def read_split(b, split: str, data_config, options: folder.ReadOptions) -> folde
                b.info.version, split, len(image_set), len(class_names),
                image_set.report['read_seconds'])
   return image_set
+

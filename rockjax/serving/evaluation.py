@@ -91,6 +91,8 @@ def _predict(workdir: str, eval_config):
   if eval_config.test_time_flip != 'run':
     predictor = predictor.with_test_time_flip(eval_config.test_time_flip == 'on')
   image_set = evaluation_set(predictor, workdir, eval_config)
+  if getattr(image_set, 'streamed', False):  # a streamed run: decode the evaluated split once
+    image_set = image_set.in_memory()
   if len(image_set) == 0:
     raise DataError('no images to evaluate')
   return predictor, image_set, predictor.probabilities(image_set.images, eval_config.batch_size)

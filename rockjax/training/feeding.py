@@ -36,6 +36,12 @@ def step_options(config, schedule, num_classes: int) -> dict:
 
 
 def make_feed(config, rt: runtime.Runtime, dataset, schedule):
+  if dataset.streamed:
+    if config.data.where == 'device':
+      raise ConfigError('config.data.where: the training set is streamed (data.in_memory), so it '
+                        'cannot be resident on the devices; use data.where=host, or '
+                        'data.in_memory=true if it fits')
+    return StreamFeed(config, rt, dataset, schedule)
   feed = DeviceFeed if config.data.where == 'device' else HostFeed
   return feed(config, rt, dataset, schedule)
 
@@ -57,11 +63,16 @@ def host_pipeline(config):
 def evaluate(p_eval, state, image_set, config, rt: runtime.Runtime) -> dict:
   """Exact loss and accuracy over every example of `image_set`, batch by batch from the host
   (padded batches are masked)."""
-  totals = []
-  for batch in batching.eval_batches(
+  return evaluate_batches(p_eval, state, batching.eval_batches(
       image_set.images, image_set.labels, global_batch=config.eval_batch_size,
       num_devices=rt.num_devices, process_index=rt.process_index,
-      process_count=rt.process_count):
+      process_count=rt.process_count), rt)
+
+
+def evaluate_batches(p_eval, state, batches, rt: runtime.Runtime) -> dict:
+  """Summed loss and accuracy over padded, masked eval batches."""
+  totals = []
+  for batch in batches:
     batch.pop('index')
     metrics, _ = p_eval(state, steps.shard_batch(batch, rt.mesh))
     totals.append(metrics)
@@ -99,14 +110,17 @@ class HostFeed:
                     steps.pmap_train_steps(rt.pmap_devices, **options))
     self.p_eval = steps.pmap_eval_step(rt.pmap_devices, test_time_flip=config.test_time_flip)
 
-  def train(self, state, epoch: int):
+  def _batches(self, epoch: int):
     config, rt = self.config, self.rt
-    batches = self._pipeline.train_batches(
+    return self._pipeline.train_batches(
         self.dataset.train.images, self.dataset.train.labels, global_batch=config.batch_size,
         num_devices=rt.num_devices, seed=config.seed, epoch=epoch, augmenter=self.augmenter,
         deterministic=config.data.deterministic, process_index=rt.process_index,
         process_count=rt.process_count, threads=config.data.host_threads,
         repeats=config.data.repeats)
+
+  def train(self, state, epoch: int):
+    rt, batches = self.rt, self._batches(epoch)
     if self.k == 1:
       for batch in batches:
         state, metrics = self.p_train(state, steps.shard_batch(batch, rt.mesh))
@@ -129,6 +143,28 @@ class HostFeed:
 
   def evaluate(self, state) -> dict:
     return evaluate(self.p_eval, state, self.dataset.val, self.config, self.rt)
+
+
+class StreamFeed(HostFeed):
+  """data.in_memory=false (or auto over the budget): batches streamed from a TFDS dataset with
+  tf.data (rockjax/data/streaming.py); validation streamed too, padded and masked."""
+
+  def _batches(self, epoch: int):
+    from rockjax.data import streaming
+    config, rt = self.config, self.rt
+    return streaming.train_batches(
+        self.dataset.train, global_batch=config.batch_size, num_devices=rt.num_devices,
+        seed=config.seed, epoch=epoch, augmenter=self.augmenter,
+        shuffle_buffer=config.data.shuffle_buffer, deterministic=config.data.deterministic,
+        process_index=rt.process_index, process_count=rt.process_count,
+        threads=config.data.host_threads, repeats=config.data.repeats)
+
+  def evaluate(self, state) -> dict:
+    from rockjax.data import streaming
+    rt = self.rt
+    return evaluate_batches(self.p_eval, state, streaming.eval_batches(
+        self.dataset.val, global_batch=self.config.eval_batch_size, num_devices=rt.num_devices,
+        process_index=rt.process_index, process_count=rt.process_count), rt)
 
 
 class DeviceFeed:

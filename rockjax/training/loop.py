@@ -18,7 +18,7 @@ import numpy as np
 from absl import logging
 
 from rockjax import configlib, models
-from rockjax.data import batching, dataset as datasets
+from rockjax.data import batching, dataset as datasets, synthetic
 from rockjax.errors import ConfigError, NonFiniteLossError
 from rockjax.training import (checkpointing, feeding, finetune, history, monitoring, optim,
                               runtime, state as states, steps, workdir as workdirs)
@@ -126,6 +126,8 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
                'in %s.', 100 * result['final_val_accuracy'], result['final_epoch'],
                100 * result['best_val_accuracy'], result['best_epoch'],
                100 * result['best_minus_final'], ctx.ckpt.directory)
+  if not (config.data.dir or config.data.tfds):
+    logging.info(synthetic.WHAT_THE_NUMBER_MEANS)
   return result
 
 

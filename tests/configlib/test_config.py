@@ -28,6 +28,8 @@ def test_residual_defaults_are_the_reference_recipe():
   assert (c.schedule, c.plateau.factor, c.plateau.patience, c.plateau.min_lr) == (
       'plateau', 0.5, 3, 1e-5)
   assert c.early_stopping_patience == 10 and c.data.val_fraction == 0.25
+  assert c.data.repeats == 10  # the reference's ten augmented copies of every photo per epoch
+  assert (c.augment.preset, c.augment.where) == ('flip_bright', 'device')
 
 
 @pytest.mark.parametrize('key,value,expected', [

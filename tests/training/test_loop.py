@@ -47,6 +47,19 @@ def test_tiny_run_really_learns(learned_run):
     assert r['learning_rate'] == pytest.approx(3e-3)
 
 
+def test_a_run_on_the_generated_set_says_what_its_figure_means(tmp_path, monkeypatch):
+  lines = []  # what the loop logs, whatever another test did to absl's verbosity or handlers
+  monkeypatch.setattr(loop.logging, 'info', lambda msg, *args: lines.append(str(msg) % args if args
+                                                                          else str(msg)))
+  loop.train_and_evaluate(tiny_config(num_epochs=1), str(tmp_path / 'generated'))
+  assert any('says nothing about your photos' in line for line in lines)
+  lines.clear()  # a user's folder gets no such line
+  loop.train_and_evaluate(tiny_config(num_epochs=1, data__dir=datasets.data_root(
+      tiny_config().data)), str(tmp_path / 'folder'))
+  assert any(line.startswith('Done: final-epoch') for line in lines)
+  assert not any('says nothing about' in line for line in lines)
+
+
 def test_workdir_holds_config_split_report_and_class_names(learned_run):
   config, workdir, _ = learned_run
   for name in ('config.json', 'split.json', 'data_report.json', 'class_names.json',
