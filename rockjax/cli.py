@@ -26,8 +26,7 @@ def parse_flags(argv: list[str]) -> list[str]:
     configlib.check_arguments(argv)
     return flags.FLAGS(argv)
   except (UserError, flags.Error) as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(USER_ERROR_STATUS)
+    sys.exit(user_error_status(e))
 
 
 def config_path() -> str:
@@ -44,6 +43,22 @@ def default_workdir(config, prefix: str = '', extra: str = '') -> str:
   return os.path.join('runs', f'{prefix}{stem}-{digest}')
 
 
+def user_error_status(e: Exception) -> int:
+  """Prints a user's error as one line on stderr; the exit status for it."""
+  print(f'error: {e}', file=sys.stderr)
+  return USER_ERROR_STATUS
+
+
+def run_script(fn, *args) -> int:
+  """A script's body `fn(*args)` (returning its exit status), with library logs quietened and
+  a UserError printed as one line (status 2)."""
+  logs.quiet_libraries()
+  try:
+    return fn(*args)
+  except UserError as e:
+    return user_error_status(e)
+
+
 def run_mode(name: str, mode_fn, config, workdir: str, inputs: list[str]) -> int:
   """Runs one mode; a UserError is printed as one line (status 2), anything else is a bug."""
   logs.quiet_libraries()
@@ -54,8 +69,7 @@ def run_mode(name: str, mode_fn, config, workdir: str, inputs: list[str]) -> int
     logging.info('Mode %s, workdir %s', name, workdir)
     print(mode_fn(config, workdir, inputs))
   except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return USER_ERROR_STATUS
+    return user_error_status(e)
   return 0
 
 

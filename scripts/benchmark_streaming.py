@@ -31,7 +31,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from rockjax import fileio
+from rockjax import cli, fileio
 from rockjax.augment import presets
 
 FLAGS = flags.FLAGS
@@ -163,4 +163,4 @@ def main(argv) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -56,8 +56,7 @@ def main(argv):
   try:
     image_set = decode(FLAGS.config, FLAGS.out)
   except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return cli.USER_ERROR_STATUS
+    return cli.user_error_status(e)
   print(f'{len(image_set)} images of {len(image_set.class_names)} classes '
         f'({image_set.images.nbytes / 2**20:.1f} MiB decoded) in {FLAGS.out} '
         f'({os.path.getsize(FLAGS.out) / 2**20:.1f} MiB)')

@@ -9,10 +9,10 @@ photos, decoded the same way), makes `--copies` augmented copies of every traini
 before training (the reference's offline augmentation, here with the config's host preset), and
 trains the Keras 3 version of the config's network (scripts/peers.py: the same layers and parameter
 count) with the reference's callbacks: Adam at the config's learning rate, batch size from the
-config, early stopping on validation accuracy (the config's patience, best weights restored) and
-ReduceLROnPlateau on validation loss (the config's factor, patience and floor), for at most
-`--config.num_epochs` epochs. Writes the final and best validation accuracy, the epochs run and the
-wall time to `--out`, beside the rockjax run's own figures read from its summary.json.
+config, early stopping on validation accuracy (the config's patience; the last epoch's weights
+kept) and ReduceLROnPlateau on validation loss (the config's factor, patience and floor), for at
+most `--config.num_epochs` epochs. Writes the final and best validation accuracy, the epochs run
+and the wall time to `--out`, beside the rockjax run's own figures read from its summary.json.
 
 Where the two differ: the reference's copies are made once (each epoch sees the same ten versions
 of a photo), where rockjax's `data.repeats` draws fresh augmentations every epoch.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
 import _bootstrap  # noqa: F401  (the repository root on sys.path)
@@ -34,7 +33,6 @@ import peers
 from rockjax import cli, fileio
 from rockjax.augment import presets
 from rockjax.data import dataset as datasets
-from rockjax.errors import UserError
 
 FLAGS = flags.FLAGS
 
@@ -95,11 +93,7 @@ def run_keras(config, train, val, copies: int) -> dict:
 
 def main(argv) -> int:
   del argv
-  try:
-    return compare(FLAGS.config)
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return cli.USER_ERROR_STATUS
+  return cli.run_script(compare, FLAGS.config)
 
 
 def compare(config) -> int:
@@ -128,4 +122,4 @@ def compare(config) -> int:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -26,9 +26,8 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from rockjax import cli, fileio, logs
+from rockjax import cli, fileio
 from rockjax.data import dataset as datasets, folder
-from rockjax.errors import UserError
 
 FLAGS = flags.FLAGS
 
@@ -87,12 +86,7 @@ def score(flagged: list[str], truth: dict) -> dict:
 
 def main(argv) -> int:
   del argv
-  logs.quiet_libraries()
-  try:
-    return check(FLAGS.config)
-  except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return cli.USER_ERROR_STATUS
+  return cli.run_script(check, FLAGS.config)
 
 
 def check(config) -> int:

@@ -232,8 +232,7 @@ def main(argv):
   try:
     root, rows = sweep(FLAGS.config, FLAGS.sweep, FLAGS.root)
   except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return cli.USER_ERROR_STATUS
+    return cli.user_error_status(e)
   failed = [r for r in rows if r['status'].startswith('failed')]
   with open(os.path.join(root, 'summary.md')) as f:
     print(f.read(), end='')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -57,6 +58,15 @@ def write_image(path: str, array: np.ndarray | None = None, mode: str = 'RGB', s
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), 'shared', 'data')  # ../shared/data, if present
+
+
+TIMING = ('images_per_s', 'epoch_seconds', 'elapsed_seconds', 'eta_seconds')  # vary run to run
+
+
+def comparable_records(workdir) -> list[dict]:
+  """A run's metrics.jsonl without its timing fields: what two equivalent runs share exactly."""
+  with open(os.path.join(str(workdir), 'metrics.jsonl')) as f:
+    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in f]
 
 
 def run_main(*args, cwd=ROOT, timeout=120, env=None):

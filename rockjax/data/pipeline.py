@@ -53,6 +53,14 @@ def train_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, 
     ds = ds.map(map_one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     ds = ds.batch(local_batch, drop_remainder=True)
 
+  return device_batches(ds, num_devices=num_devices, per_device=per_device, height=height,
+                        width=width, deterministic=deterministic, threads=threads)
+
+
+def device_batches(ds: tf.data.Dataset, *, num_devices: int, per_device: int, height: int,
+                   width: int, deterministic: bool, threads: int) -> Iterator[dict]:
+  """Batches of (image, label) of this process's batch size as numpy dicts shaped
+  [local_devices, per_device_batch, ...], prefetched; `threads` > 0 caps tf.data's thread pool."""
   def to_devices(image, label):
     return dict(image=tf.reshape(image, (num_devices, per_device, height, width, 3)),
                 label=tf.reshape(label, (num_devices, per_device)))
@@ -62,5 +70,4 @@ def train_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, 
   options.deterministic = deterministic
   if threads:
     options.threading.private_threadpool_size = threads
-  ds = ds.with_options(options)
-  return ds.as_numpy_iterator()
+  return ds.with_options(options).as_numpy_iterator()

@@ -31,10 +31,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from rockjax.data import batching, folder, tfds_source
+from rockjax.data import batching, folder, pipeline, tfds_source
 from rockjax.errors import DataError
-
-tf.config.set_visible_devices([], 'GPU')  # the host pipeline stays off the accelerators
 
 
 def decoded_megabytes(num_examples: int, image_size: int) -> float:
@@ -96,35 +94,24 @@ def index_split(b, split: str, data_config, options: folder.ReadOptions) -> Stre
   """Labels, names and content hashes of a TFDS split, read without decoding any image."""
   image_key, label_key = tfds_source.feature_keys(b.info.features, data_config.tfds_image_key,
                                                   data_config.tfds_label_key)
-  try:
-    ds = b.as_dataset(split=split, shuffle_files=False,
-                      decoders={image_key: tfds.decode.SkipDecoding()})
-  except Exception as e:
-    raise DataError(f'config.data.tfds: cannot read split {split!r} of {data_config.tfds!r} '
-                    f'({type(e).__name__}: {str(e)[:200]}); is it prepared under '
-                    f'{data_config.tfds_data_dir or "~/tensorflow_datasets"}?') from e
+  ds = tfds_source.open_split(b, split, data_config,
+                              decoders={image_key: tfds.decode.SkipDecoding()})
   labels, hashes = [], []
   pairs = ds.map(lambda ex: (ex[image_key], ex[label_key])).batch(4096)  # batched: fast to read
   for encoded, label in pairs.as_numpy_iterator():
     hashes += [hashlib.sha256(e).hexdigest() for e in encoded]
     labels += [int(x) for x in label]
-  if not labels:
-    raise DataError(f'split {split!r} of {data_config.tfds!r} holds no examples')
-  name = split.replace('/', '_')
-  class_names = list(b.info.features[label_key].names)
   labels = np.asarray(labels, np.int32)
-  counts = np.bincount(labels, minlength=len(class_names))
-  report = dict(root=f'tfds:{data_config.tfds}', split=split, num_images=len(labels),
-                class_counts={n: int(c) for n, c in zip(class_names, counts)}, num_skipped=0,
-                streamed=True, version=str(b.info.version), image_key=image_key,
-                label_key=label_key)
+  report = tfds_source.split_report(b, split, data_config, labels, (image_key, label_key),
+                                    streamed=True)
   logging.info('tfds %s (%s), split %s: %d examples indexed for streaming (%.0f MiB decoded).',
                data_config.tfds, b.info.version, split, len(labels),
                decoded_megabytes(len(labels), options.image_size))
   return StreamedSet(builder=b, split=split, image_key=image_key, label_key=label_key,
                      options=options, positions=np.arange(len(labels), dtype=np.int64),
-                     labels=labels, paths=[f'{name}/{i:06d}' for i in range(len(labels))],
-                     class_names=class_names, root=report['root'], report=report,
+                     labels=labels, paths=tfds_source.example_paths(split, len(labels)),
+                     class_names=list(b.info.features[label_key].names), root=report['root'],
+                     report=report,
                      content_hashes=hashes)
 
 
@@ -135,17 +122,21 @@ def split_reader(b, data_config, options: folder.ReadOptions):
   in_memory = lambda split: tfds_source.read_split(b, split, data_config, options)  # noqa: E731
   if data_config.in_memory == 'true':
     return in_memory
+  indexed = {}  # a split indexed to size it, handed out once instead of indexed again
   try:
     num_train = b.info.splits[data_config.train_split].num_examples
   except Exception:  # a split expression TFDS cannot size without reading: index it
-    num_train = len(index_split(b, data_config.train_split, data_config, options))
+    indexed[data_config.train_split] = index_split(b, data_config.train_split, data_config,
+                                                   options)
+    num_train = len(indexed[data_config.train_split])
   if not should_stream(data_config, num_train):
     return in_memory
   logging.info('Streaming %s (data.in_memory=%s): %d training examples, %.0f MiB decoded at %d px '
                '(budget data.memory_budget_mb=%d).', data_config.tfds, data_config.in_memory,
                num_train, decoded_megabytes(num_train, data_config.image_size),
                data_config.image_size, data_config.memory_budget_mb)
-  return lambda split: index_split(b, split, data_config, options)
+  return lambda split: (indexed.pop(split) if split in indexed else
+                        index_split(b, split, data_config, options))
 
 
 def _records(s: StreamedSet, process_index: int = 0, process_count: int = 1) -> tf.data.Dataset:
@@ -209,15 +200,9 @@ def train_batches(s: StreamedSet, *, global_batch: int, num_devices: int, seed: 
     return tf.ensure_shape(image, (size, size, 3)), label
 
   ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-  ds = ds.batch(local_batch, drop_remainder=True)
-  ds = ds.map(lambda image, label: dict(
-      image=tf.reshape(image, (num_devices, per_device, size, size, 3)),
-      label=tf.reshape(label, (num_devices, per_device)))).prefetch(tf.data.AUTOTUNE)
-  options = tf.data.Options()
-  options.deterministic = deterministic
-  if threads:
-    options.threading.private_threadpool_size = threads
-  return ds.with_options(options).as_numpy_iterator()
+  return pipeline.device_batches(ds.batch(local_batch, drop_remainder=True),
+                                 num_devices=num_devices, per_device=per_device, height=size,
+                                 width=size, deterministic=deterministic, threads=threads)
 
 
 def eval_batches(s: StreamedSet, *, global_batch: int, num_devices: int, process_index: int = 0,

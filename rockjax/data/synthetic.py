@@ -78,7 +78,8 @@ def _rock_colour(rng: np.random.Generator, class_name: str, spread: float = 0.08
   return np.clip(colour, 0, 1).astype(np.float32)
 
 
-def _luma_contrast(rng: np.random.Generator, colour: np.ndarray, low: float, high: float) -> np.ndarray:
+def _luma_contrast(rng: np.random.Generator, colour: np.ndarray, low: float,
+                   high: float) -> np.ndarray:
   """A second colour, darker or lighter than `colour` by a luminance step in [low, high]."""
   step = rng.uniform(low, high) * (1 if colour.mean() < 0.5 else -1)
   return np.clip(colour + step + rng.normal(0, 0.03, 3), 0, 1).astype(np.float32)
@@ -107,7 +108,8 @@ def _basalt(rng: np.random.Generator, size: int) -> np.ndarray:
     cx, cy = rng.uniform(0, size, 2)
     d = np.hypot(xx - cx, (yy - cy) * rng.uniform(0.7, 1.3))
     img = np.where((d < r)[..., None], img * rng.uniform(0.15, 0.4), img)
-    img = np.where(((d >= r) & (d < r + size / 40))[..., None], np.minimum(img * 1.3 + 0.05, 1), img)
+    rim = (d >= r) & (d < r + size / 40)
+    img = np.where(rim[..., None], np.minimum(img * 1.3 + 0.05, 1), img)
   return img
 
 

@@ -81,6 +81,36 @@ def to_image(array: np.ndarray, options: folder.ReadOptions) -> np.ndarray:
   return np.asarray(imageio.resize(img, options.image_size, options.interpolation, options.aspect))
 
 
+def open_split(b, split: str, data_config, **as_dataset_kwargs):
+  """`b.as_dataset` of one split in its stored order; a DataError naming the split when it
+  cannot be read (not prepared, or no such split)."""
+  try:
+    return b.as_dataset(split=split, shuffle_files=False, **as_dataset_kwargs)
+  except Exception as e:
+    raise DataError(f'config.data.tfds: cannot read split {split!r} of {data_config.tfds!r} '
+                    f'({type(e).__name__}: {str(e)[:200]}); is it prepared under '
+                    f'{data_config.tfds_data_dir or "~/tensorflow_datasets"}?') from e
+
+
+def example_paths(split: str, num_examples: int) -> list[str]:
+  """How examples are named (in split.json, reports, data.exclude): `<split>/<index>`."""
+  name = split.replace('/', '_')
+  return [f'{name}/{i:06d}' for i in range(num_examples)]
+
+
+def split_report(b, split: str, data_config, labels: np.ndarray, keys: tuple[str, str],
+                 **extra) -> dict:
+  """data_report.json's entry for one split read by name (`keys`: image and label features);
+  a DataError when the split is empty."""
+  if not len(labels):
+    raise DataError(f'split {split!r} of {data_config.tfds!r} holds no examples')
+  class_names = b.info.features[keys[1]].names
+  counts = np.bincount(labels, minlength=len(class_names))
+  return dict(root=f'tfds:{data_config.tfds}', split=split, num_images=len(labels),
+              class_counts={n: int(c) for n, c in zip(class_names, counts)}, num_skipped=0,
+              **extra, version=str(b.info.version), image_key=keys[0], label_key=keys[1])
+
+
 def read_split(b, split: str, data_config, options: folder.ReadOptions) -> folder.ImageSet:
   """One split (TFDS split syntax: 'train', 'test', 'train[:90%]') as an in-memory ImageSet."""
   tfds = _tfds()
@@ -88,30 +118,20 @@ def read_split(b, split: str, data_config, options: folder.ReadOptions) -> folde
                                       data_config.tfds_label_key)
   class_names = list(b.info.features[label_key].names)
   start = time.perf_counter()
-  try:
-    ds = b.as_dataset(split=split, shuffle_files=False)
-  except Exception as e:
-    raise DataError(f'config.data.tfds: cannot read split {split!r} of {data_config.tfds!r} '
-                    f'({type(e).__name__}: {str(e)[:200]}); is it prepared under '
-                    f'{data_config.tfds_data_dir or "~/tensorflow_datasets"}?') from e
+  ds = open_split(b, split, data_config)
   images, labels, hashes = [], [], []
   for example in tfds.as_numpy(ds):
     raw = np.asarray(example[image_key])
     hashes.append(hashlib.sha256(raw.tobytes() + str(raw.shape).encode()).hexdigest())
     images.append(to_image(raw, options))
     labels.append(int(example[label_key]))
-  if not images:
-    raise DataError(f'split {split!r} of {data_config.tfds!r} holds no examples')
-  name = split.replace('/', '_')
+  labels = np.asarray(labels, np.int32)
+  report = split_report(b, split, data_config, labels, (image_key, label_key),
+                        read_seconds=round(time.perf_counter() - start, 3))
   image_set = folder.ImageSet(
-      images=np.stack(images), labels=np.asarray(labels, np.int32),
-      paths=[f'{name}/{i:06d}' for i in range(len(images))], class_names=class_names,
-      root=f'tfds:{data_config.tfds}', report={}, content_hashes=hashes)  # for exact copies
-  counts = np.bincount(image_set.labels, minlength=len(class_names))
-  image_set.report = dict(root=image_set.root, split=split, num_images=len(image_set),
-                          class_counts={n: int(c) for n, c in zip(class_names, counts)},
-                          num_skipped=0, read_seconds=round(time.perf_counter() - start, 3),
-                          version=str(b.info.version), image_key=image_key, label_key=label_key)
+      images=np.stack(images), labels=labels, paths=example_paths(split, len(labels)),
+      class_names=class_names, root=report['root'], report=report,
+      content_hashes=hashes)  # for exact copies
   logging.info('tfds %s (%s), split %s: %d examples, %d classes, in %.1fs.', data_config.tfds,
                b.info.version, split, len(image_set), len(class_names),
                image_set.report['read_seconds'])

@@ -1,8 +1,6 @@
 """Streaming a TFDS set (data.in_memory): the same split and pixels as in memory, deterministic
 epochs that resume, every validation example counted once, and a run that trains and evaluates."""
 
-import json
-import os
 
 import numpy as np
 import pytest
@@ -14,7 +12,7 @@ from rockjax import configlib  # noqa: E402
 from rockjax.data import dataset as datasets, streaming, synthetic  # noqa: E402
 from rockjax.errors import ConfigError  # noqa: E402
 from rockjax.training import loop  # noqa: E402
-from helpers import tiny_config  # noqa: E402
+from helpers import comparable_records, tiny_config  # noqa: E402
 
 
 @pytest.fixture(scope='module')
@@ -89,11 +87,7 @@ def test_eval_batches_count_every_example_once_over_processes(tfds_dir):
   assert sorted(rows) == list(range(len(s)))
 
 
-def records(workdir):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [{k: v for k, v in json.loads(line).items()
-             if k not in ('images_per_s', 'epoch_seconds', 'elapsed_seconds', 'eta_seconds')}
-            for line in f]
+records = comparable_records
 
 
 def test_a_streamed_run_learns_resumes_to_the_same_epochs_and_evaluates(tfds_dir, tmp_path):

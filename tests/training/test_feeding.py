@@ -1,7 +1,6 @@
 """Feeding the steps: the device-resident path trains on exactly the host path's batches, K steps
 per dispatch change only rounding, resuming gives the same epochs, and bad settings are refused."""
 
-import json
 import os
 
 import numpy as np
@@ -9,14 +8,9 @@ import pytest
 
 from rockjax import configlib, errors
 from rockjax.training import feeding, loop
-from helpers import tiny_config
+from helpers import comparable_records, tiny_config
 
-TIMING = ('images_per_s', 'epoch_seconds', 'elapsed_seconds', 'eta_seconds')
-
-
-def records(workdir):
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in f]
+records = comparable_records
 
 
 def recipe(**overrides):

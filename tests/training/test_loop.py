@@ -11,7 +11,7 @@ import pytest
 from rockjax import errors
 from rockjax.data import dataset as datasets
 from rockjax.training import checkpointing, feeding, loop, optim, runtime, state as states, steps
-from helpers import tiny_config
+from helpers import comparable_records, tiny_config
 
 
 def records(workdir):
@@ -19,9 +19,6 @@ def records(workdir):
     return [json.loads(line) for line in f]
 
 
-def comparable(rs):
-  timing = ('images_per_s', 'epoch_seconds', 'elapsed_seconds', 'eta_seconds')
-  return [{k: v for k, v in r.items() if k not in timing} for r in rs]
 
 
 @pytest.fixture(scope='module')
@@ -107,7 +104,7 @@ def test_interrupted_run_resumes_to_the_same_metrics(tmp_path):
   assert len(records(tmp_path / 'resumed')) == 2
   summary = loop.train_and_evaluate(full, str(tmp_path / 'resumed'))
   assert summary['epochs'] == 4
-  a, b = comparable(records(tmp_path / 'full')), comparable(records(tmp_path / 'resumed'))
+  a, b = comparable_records(tmp_path / 'full'), comparable_records(tmp_path / 'resumed')
   assert [r['epoch'] for r in b] == [1, 2, 3, 4]
   for ra, rb in zip(a, b):
     assert ra.keys() == rb.keys()
@@ -119,7 +116,7 @@ def test_two_runs_with_the_same_seed_give_identical_metrics(tmp_path):
   config = tiny_config(num_epochs=2, augment__preset='crop', model__dropout=0.3)
   loop.train_and_evaluate(config, str(tmp_path / 'a'))
   loop.train_and_evaluate(config, str(tmp_path / 'b'))
-  assert comparable(records(tmp_path / 'a')) == comparable(records(tmp_path / 'b'))
+  assert comparable_records(tmp_path / 'a') == comparable_records(tmp_path / 'b')
 
 
 def test_runs_on_several_devices(tmp_path):
@@ -290,7 +287,7 @@ def test_checkpoint_choice_is_the_same_with_and_without_a_test_split(tmp_path):
   b = loop.train_and_evaluate(
       tiny_config(data__split_from=str(tmp_path / 'same_train_val'), **config), without)
   assert (a['num_test'], b['num_test']) == (24, 0)
-  assert comparable(records(with_test)) == comparable(records(without))
+  assert comparable_records(with_test) == comparable_records(without)
   assert a['best_epoch'] == b['best_epoch'] and a['best_val_accuracy'] == b['best_val_accuracy']
   states_ = []
   for workdir, c in ((with_test, tiny_config(**config)), (without, tiny_config(**config))):
