@@ -79,11 +79,18 @@ def carve_test(labels, test_fraction: float, seed: int, groups=None,
 
 
 
-def warn_about_classes(class_names, val_labels, test_labels=None) -> None:
+def warn_about_classes(class_names, val_labels, test_labels=None, train_labels=None) -> None:
   """A split a classifier cannot learn or be judged on: said in the log, not silently run."""
   if len(class_names) < 2:
     logging.warning('The data set has a single class (%s): every prediction is that class, and '
                     'accuracy says nothing. Add a sub-folder per class.', list(class_names))
+  if train_labels is not None:
+    counts = np.bincount(train_labels, minlength=len(class_names))
+    missing = [n for n, c in zip(class_names, counts) if c == 0]
+    if missing:
+      logging.warning('No training image of class(es) %s: the network cannot learn them and '
+                      'every validation image of them counts as an error; add photos, or list '
+                      'fewer of them in data.exclude.', missing)
   for labels, what, fix in ((val_labels, 'validation', 'lower data.kfold'),
                             (test_labels, 'test', 'raise data.test_fraction')):
     if labels is None:

@@ -51,3 +51,14 @@ def test_excluded_photos_leave_training_only_and_the_folds_stay_the_same(tmp_pat
   resumed = datasets.load_dataset(tiny_config(data__exclude=str(tmp_path / 'list.txt'),
                                               **config), str(tmp_path / 'cleaned'))
   assert resumed.train.paths == cleaned.train.paths
+
+
+def test_a_list_that_empties_a_class_of_training_images_is_warned_about(tmp_path, caplog):
+  root = photo_folder(tmp_path / 'photos', {'basalt': 6, 'granite': 6})
+  plain = datasets.load_dataset(tiny_config(data__dir=root), str(tmp_path / 'plain'))
+  basalt = [p for p in plain.train.paths if p.startswith('basalt')]
+  (tmp_path / 'list.txt').write_text('\n'.join(basalt) + '\n')
+  cleaned = datasets.load_dataset(tiny_config(data__dir=root,
+                                              data__exclude=str(tmp_path / 'list.txt')))
+  assert 0 not in cleaned.train.labels.tolist()
+  assert "No training image of class(es) ['basalt']" in caplog.text
