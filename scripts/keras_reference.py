@@ -66,10 +66,7 @@ def run_keras(config, train, val, copies: int) -> dict:
   x, y = augmented_copies(train.images, train.labels, config.augment, copies, config.seed)
   order = np.random.default_rng(config.seed).permutation(len(x))
   model = peers.keras_model(config.model, config.data.image_size, len(train.class_names),
-                            config.learning_rate)
-  model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, epsilon=config.adam_eps),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                metrics=['accuracy'])
+                            config.learning_rate, config.adam_eps, metrics=['accuracy'])
   callbacks = [keras.callbacks.ReduceLROnPlateau(
       monitor='val_loss', factor=config.plateau.factor, patience=config.plateau.patience,
       min_lr=config.plateau.min_lr, min_delta=config.plateau.min_delta)]

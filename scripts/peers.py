@@ -16,7 +16,8 @@ def _stages(m):
   return list(zip(m.widths, m.shortcut_kernels))
 
 
-def keras_model(model_config, size: int, num_classes: int, learning_rate: float = 1e-4):
+def keras_model(model_config, size: int, num_classes: int, learning_rate: float = 1e-4,
+                adam_eps: float = 1e-7, metrics=()):
   """A compiled Keras model (Adam, sparse cross-entropy on logits) of the config's ResidualCNN."""
   import keras
   from keras import layers
@@ -47,8 +48,9 @@ def keras_model(model_config, size: int, num_classes: int, learning_rate: float 
   x = layers.GlobalAveragePooling2D()(x)
   outputs = layers.Dense(num_classes, kernel_initializer=he)(x)
   model = keras.Model(inputs, outputs)
-  model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  model.compile(optimizer=keras.optimizers.Adam(learning_rate, epsilon=adam_eps),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=list(metrics))
   return model
 
 
