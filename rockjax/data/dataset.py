@@ -289,6 +289,6 @@ def load_dataset(config, workdir: str | None = None, write: bool = True) -> Data
                split_info['method'], len(train), len(val),
                f', {len(test)} test (held out of training and of every choice)' if test else '',
                train.class_names)
-  splits.warn_about_classes(train.class_names, val.labels, None if test is None else test.labels,
-                            train.labels)
+  splits.warn_about_classes(train.class_names, train.labels, val.labels,
+                            None if test is None else test.labels)
   return Dataset(train=train, val=val, class_names=train.class_names, report=report, test=test)

@@ -79,24 +79,20 @@ def carve_test(labels, test_fraction: float, seed: int, groups=None,
 
 
 
-def warn_about_classes(class_names, val_labels, test_labels=None, train_labels=None) -> None:
+def warn_about_classes(class_names, train_labels, val_labels, test_labels=None) -> None:
   """A split a classifier cannot learn or be judged on: said in the log, not silently run."""
   if len(class_names) < 2:
     logging.warning('The data set has a single class (%s): every prediction is that class, and '
                     'accuracy says nothing. Add a sub-folder per class.', list(class_names))
-  if train_labels is not None:
-    counts = np.bincount(train_labels, minlength=len(class_names))
-    missing = [n for n, c in zip(class_names, counts) if c == 0]
-    if missing:
-      logging.warning('No training image of class(es) %s: the network cannot learn them and '
-                      'every validation image of them counts as an error; add photos, or list '
-                      'fewer of them in data.exclude.', missing)
-  for labels, what, fix in ((val_labels, 'validation', 'lower data.kfold'),
-                            (test_labels, 'test', 'raise data.test_fraction')):
+  for labels, what, consequence, fix in (
+      (train_labels, 'training', 'the network cannot learn them and every validation image of '
+       'them counts as an error', 'add photos, or list fewer of them in data.exclude'),
+      (val_labels, 'validation', 'their accuracy is not measured', 'add photos or lower data.kfold'),
+      (test_labels, 'test', 'their accuracy is not measured', 'add photos or raise '
+       'data.test_fraction')):
     if labels is None:
       continue
     counts = np.bincount(labels, minlength=len(class_names))
     missing = [n for n, c in zip(class_names, counts) if c == 0]
     if missing:
-      logging.warning('No %s image of class(es) %s: their accuracy is not measured; add photos or '
-                      '%s.', what, missing, fix)
+      logging.warning('No %s image of class(es) %s: %s; %s.', what, missing, consequence, fix)
