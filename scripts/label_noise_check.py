@@ -9,7 +9,9 @@ Copies a clean class-per-folder set (default: the generated set of the config) i
 renamed to a number, so no name tells its class), trains the config as a k-fold run on that copy,
 runs `--mode=eval` on it (which writes eval/label_issues.csv), and compares the flagged photos with
 the flipped ones: precision (flagged that were flipped), recall (flipped that were flagged), and
-both for the top-N of the ranking (N = the number of flips). Rerunning resumes the k-fold run.
+both for the top-N of the ranking (N = the number of flips). The top-level figures are those of
+`eval.label_issues_method`; `by_method` scores every method of rockjax/serving/label_issues.py on
+the same out-of-fold probabilities (eval/probabilities.csv). Rerunning resumes the k-fold run.
 """
 
 from __future__ import annotations
@@ -84,6 +86,18 @@ def score(flagged: list[str], truth: dict) -> dict:
               recall_at_num_flipped=sum(top) / max(len(flipped), 1))
 
 
+def score_methods(probabilities_csv: str, truth: dict) -> dict:
+  """score(...) of every label-issue method on the out-of-fold probabilities eval wrote."""
+  from rockjax.serving import label_issues
+  with open(probabilities_csv) as f:
+    rows = list(csv.DictReader(f))
+  names = [k[len('p_'):] for k in rows[0] if k.startswith('p_')]
+  probs = np.array([[float(r[f'p_{n}']) for n in names] for r in rows])
+  labels = np.array([names.index(r['label']) for r in rows])
+  return {m: score([rows[i['index']]['path'] for i in label_issues.find(labels, probs, m)], truth)
+          for m in label_issues.METHODS}
+
+
 def main(argv) -> int:
   del argv
   return cli.run_script(check, FLAGS.config)
@@ -109,13 +123,16 @@ def check(config) -> int:
   kfold = cli.run_training(config, run_dir)
   from rockjax.serving import evaluation
   report = evaluation.evaluate_workdir(run_dir, config.eval)
-  with open(os.path.join(evaluation.output_dir(run_dir, config.eval), 'label_issues.csv')) as f:
+  out_dir = evaluation.output_dir(run_dir, config.eval)
+  with open(os.path.join(out_dir, 'label_issues.csv')) as f:
     flagged = [row['path'] for row in csv.DictReader(f)]
   result = dict(source=source, flip=FLAGS.flip, k=config.data.kfold,
                 image_size=config.data.image_size, seed=FLAGS.seed,
                 out_of_fold_accuracy=report['accuracy'],
                 mean_final_val_accuracy=kfold['mean_final_val_accuracy'],
-                wall_seconds=time.time() - start, **score(flagged, truth))
+                wall_seconds=time.time() - start, method=config.eval.label_issues_method,
+                **score(flagged, truth),
+                by_method=score_methods(os.path.join(out_dir, 'probabilities.csv'), truth))
   out = FLAGS.out or os.path.join(root, 'label_noise.json')
   fileio.write_json(out, result)
   print(json.dumps(result, indent=2))

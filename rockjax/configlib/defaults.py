@@ -117,6 +117,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.eval.batch_size = 256
   c.eval.num_errors_shown = 24  # most confidently wrong images in eval/most_confident_errors.png
   c.eval.num_label_issues_shown = 48  # k-fold eval: top label issues in eval/label_issues.png
+  # k-fold eval: how photos are flagged (serving/label_issues.py): prune_by_noise_rate (recall
+  # first) | confident_joint (fewer flags, higher precision) | predicted_neq_given (baseline)
+  c.eval.label_issues_method = 'prune_by_noise_rate'
   c.eval.test_time_flip = 'run'  # run: as the run was trained | on | off: override, for this eval
   c.eval.output_dir = ''  # where eval writes its report and plots; '' means <workdir>/eval
 

@@ -3,7 +3,8 @@
 Valid choices are read from the modules that implement them (one source for each list): model
 names, block orders, conv implementations and dtypes from rockjax/models.py, interpolations and
 aspects from rockjax/data/imageio.py, schedules from rockjax/training/optim.py, augmentation presets
-and their knobs from rockjax/augment/presets.py.
+and their knobs from rockjax/augment/presets.py, label-issue methods from
+rockjax/serving/label_issues.py.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rockjax.augment import presets
 from rockjax.configlib.files import get_value
 from rockjax.data import imageio, tfds_source
 from rockjax.errors import ConfigError
+from rockjax.serving import label_issues
 from rockjax.training import optim
 
 TEST_TIME_FLIP_OVERRIDES = ('run', 'on', 'off')  # eval.test_time_flip
@@ -98,6 +100,7 @@ def validate(config) -> None:
   _choice(config, 'schedule', optim.SCHEDULES)
   _choice(config, 'eval.test_time_flip', TEST_TIME_FLIP_OVERRIDES)
   _choice(config, 'eval.split', EVAL_SPLITS)
+  _choice(config, 'eval.label_issues_method', label_issues.METHODS)
   _check(not (config.eval.dir and config.eval.split == 'test'), 'eval.split',
          'test evaluates the run\'s saved test split; with eval.dir set, leave eval.split=val')
   _choice(config, 'data.interpolation', tuple(imageio.RESAMPLE))

@@ -5,7 +5,9 @@ one figure no choice of the run has seen. Its report goes to `<workdir>/eval_tes
 many times the test split was evaluated (a figure picked after several looks is no longer unbiased).
 
 Writes `<workdir>/eval/report.json` (accuracy; per-class precision, recall, F1, support; the confusion
-matrix), `confusion_matrix.png` (counts and row-normalised) and `most_confident_errors.png`.
+matrix), `confusion_matrix.png` (counts and row-normalised), `most_confident_errors.png` and
+`probabilities.csv` (every image: path, label, predicted class, each class's probability, and on a
+k-fold workdir the fold whose model predicted it), for analyses of one's own.
 
 On a k-fold workdir (`fold_0`, `fold_1`, ... inside), each fold's best checkpoint predicts its own
 validation split, and the predictions are pooled into one out-of-fold report: every image is
@@ -17,6 +19,7 @@ probably wrong (rockjax/serving/label_issues.py): `label_issues.csv` and `label_
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import os
@@ -120,23 +123,38 @@ def count_test_evaluation(out: str, report: dict) -> None:
                     previous + 1, out)
 
 
+def write_probabilities(path: str, image_set: folder.ImageSet, probabilities: np.ndarray,
+                        class_names: list[str], folds: np.ndarray | None = None) -> None:
+  """One row per image: path, label, predicted class, p(class) for every class[, fold]."""
+  with open(path, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['path', 'label', 'predicted'] + [f'p_{c}' for c in class_names]
+                    + ([] if folds is None else ['fold']))
+    for i, p in enumerate(probabilities):
+      writer.writerow([image_set.paths[i], class_names[image_set.labels[i]],
+                       class_names[int(p.argmax())]] + [f'{q:.5f}' for q in p]
+                      + ([] if folds is None else [int(folds[i])]))
+
+
 def _write(out: str, report: dict, image_set: folder.ImageSet, probabilities: np.ndarray,
-           eval_config, extra=None) -> None:
+           eval_config, extra=None, folds=None) -> None:
   """report.json (with the most confident errors added), the confusion matrix and the error grid;
   a folder that cannot be written (a read-only workdir) is one WorkdirError."""
   if eval_config.split == 'test':
     count_test_evaluation(out, report)
   try:
-    _write_files(out, report, image_set, probabilities, eval_config, extra)
+    _write_files(out, report, image_set, probabilities, eval_config, extra, folds)
   except OSError as e:
     raise WorkdirError(f'cannot write the evaluation to {out!r} ({type(e).__name__}: {e}); pass '
                        '--config.eval.output_dir=FOLDER to write it elsewhere') from e
 
 
 def _write_files(out: str, report: dict, image_set: folder.ImageSet, probabilities: np.ndarray,
-                 eval_config, extra=None) -> None:
+                 eval_config, extra=None, folds=None) -> None:
   class_names = report['class_names']
   os.makedirs(out, exist_ok=True)
+  write_probabilities(os.path.join(out, 'probabilities.csv'), image_set, probabilities,
+                      class_names, folds)
   if extra is not None:  # more files, whose summary goes into report.json
     report.update(extra(out))
   wrong = most_confident_errors(image_set, probabilities, eval_config.num_errors_shown)
@@ -242,7 +260,7 @@ def evaluate_kfold(workdir: str, eval_config) -> dict:
   _write(output_dir(workdir, eval_config), report, pooled, probabilities, eval_config,
          extra=lambda out: dict(label_issues=label_issues.write(
              out, pooled, probabilities, class_names, fold_of,
-             eval_config.num_label_issues_shown)))
+             eval_config.num_label_issues_shown, eval_config.label_issues_method)), folds=fold_of)
   logging.info('Evaluated %d fold(s) out of fold: pooled accuracy %.2f%% on %d images; per fold '
                '%s%s.', len(folds), 100 * report['accuracy'], report['num_examples'],
                ', '.join(f'{100 * a:.2f}%' for a in accs),

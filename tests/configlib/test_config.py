@@ -45,6 +45,7 @@ def test_residual_defaults_are_the_reference_recipe():
     ('augment.preset', 'rotate', 'config.augment'),
     ('ema_decay', 1.0, 'config.ema_decay'),
     ('eval.test_time_flip', 'yes', 'config.eval.test_time_flip'),
+    ('eval.label_issues_method', 'cleanlab', 'config.eval.label_issues_method'),
     ('ema_decay', -0.5, 'config.ema_decay'),
     ('augment.mixup_alpha', -0.2, 'config.augment.mixup_alpha'),
     ('augment.cutmix_alpha', float('inf'), 'config.augment.cutmix_alpha'),

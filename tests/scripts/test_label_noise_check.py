@@ -54,4 +54,7 @@ def test_the_check_runs_end_to_end(tmp_path):
   data = json.loads(out.read_text())
   assert data['num_photos'] == 36 and data['num_flipped'] == 9 and data['k'] == 2
   assert 0 <= data['precision'] <= 1 and 0 <= data['recall'] <= 1
+  assert data['method'] == 'prune_by_noise_rate'
+  assert set(data['by_method']) == {'prune_by_noise_rate', 'confident_joint', 'predicted_neq_given'}
+  assert data['by_method']['prune_by_noise_rate']['num_flagged'] == data['num_flagged']
   assert os.path.exists(tmp_path / 'run' / 'run' / 'eval' / 'label_issues.csv')

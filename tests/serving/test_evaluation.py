@@ -1,5 +1,6 @@
 """--mode=eval: reports that match training, other folders, k-fold pooling, test-time flips."""
 
+import csv
 import json
 import os
 import shutil
@@ -69,9 +70,21 @@ def test_eval_of_a_kfold_workdir_pools_every_fold_out_of_fold(kfold_run):
   with open(os.path.join(workdir, 'eval', 'label_issues.csv')) as f:
     flagged = f.read().splitlines()[1:]
   assert report['label_issues']['count'] == len(flagged)
-  assert {line.split(',')[0] for line in flagged} <= set(
-      p for fold in range(2) for p in json.load(open(os.path.join(
-          workdir, f'fold_{fold}', 'split.json')))['val'])
+  val_paths = {p for fold in range(2) for p in json.load(open(os.path.join(
+      workdir, f'fold_{fold}', 'split.json')))['val']}
+  assert {line.split(',')[0] for line in flagged} <= val_paths
+  assert report['label_issues']['method'] == config.eval.label_issues_method
+  # Every photo's out-of-fold probabilities, with the fold that predicted it.
+  with open(os.path.join(workdir, 'eval', 'probabilities.csv')) as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == 4 * 24 and {r['path'] for r in rows} == val_paths
+  names = report['class_names']
+  assert list(rows[0]) == ['path', 'label', 'predicted'] + [f'p_{c}' for c in names] + ['fold']
+  probs = np.array([[float(r[f'p_{c}']) for c in names] for r in rows])
+  np.testing.assert_allclose(probs.sum(1), 1, atol=1e-3)
+  assert [r['predicted'] for r in rows] == [names[i] for i in probs.argmax(1)]
+  assert np.mean([r['predicted'] == r['label'] for r in rows]) == pytest.approx(report['accuracy'])
+  assert {r['fold'] for r in rows} == {'0', '1'}
 
 
 def test_eval_of_an_unfinished_kfold_run_skips_folds_without_a_checkpoint(kfold_run, tmp_path):
