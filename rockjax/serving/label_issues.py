@@ -51,26 +51,29 @@ def class_thresholds(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarra
 METHODS = ('prune_by_noise_rate', 'confident_joint', 'predicted_neq_given')
 
 
-def confident_classes(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+def confident_classes(probabilities: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
   """For each example, the most probable class among those reaching their thresholds (-1: none)."""
-  thresholds = class_thresholds(labels, probabilities)
   confident = probabilities >= thresholds[None, :]
   return np.where(confident.any(1), np.where(confident, probabilities, -1.0).argmax(1), -1)
 
 
-def calibrated_joint(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+def calibrated_joint(labels: np.ndarray, probabilities: np.ndarray,
+                     thresholds: np.ndarray | None = None) -> np.ndarray:
   """The confident joint, each row rescaled to sum to the number of examples with that label:
   entry (y, j) estimates how many examples labelled y really are j's."""
+  if thresholds is None:
+    thresholds = class_thresholds(labels, probabilities)
   num_classes = probabilities.shape[1]
   joint = np.zeros((num_classes, num_classes))
-  sure = confident_classes(labels, probabilities)
+  sure = confident_classes(probabilities, thresholds)
   np.add.at(joint, (labels[sure >= 0], sure[sure >= 0]), 1)
   counts = np.bincount(labels, minlength=num_classes)
   return joint / np.maximum(joint.sum(1, keepdims=True), 1) * counts[:, None]
 
 
-def _prune_by_noise_rate(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-  joint = calibrated_joint(labels, probabilities)
+def _prune_by_noise_rate(labels: np.ndarray, probabilities: np.ndarray,
+                         thresholds: np.ndarray) -> np.ndarray:
+  joint = calibrated_joint(labels, probabilities, thresholds)
   flagged = np.zeros(len(labels), bool)
   for y in range(joint.shape[0]):
     mine = np.flatnonzero(labels == y)
@@ -89,12 +92,12 @@ def find(labels, probabilities, method: str = 'prune_by_noise_rate') -> list[dic
   probabilities = np.asarray(probabilities, np.float64)
   thresholds = class_thresholds(labels, probabilities)
   if method == 'confident_joint':
-    suggested = confident_classes(labels, probabilities)
+    suggested = confident_classes(probabilities, thresholds)
     flagged = (suggested >= 0) & (suggested != labels)
   elif method in ('prune_by_noise_rate', 'predicted_neq_given'):
     suggested = probabilities.argmax(1)
-    flagged = (_prune_by_noise_rate(labels, probabilities) if method == 'prune_by_noise_rate'
-               else suggested != labels)
+    flagged = (_prune_by_noise_rate(labels, probabilities, thresholds)
+               if method == 'prune_by_noise_rate' else suggested != labels)
   else:
     raise ValueError(f'unknown label-issue method {method!r}; one of {METHODS}')
   rows = []
