@@ -3,7 +3,7 @@ process on this machine (CPU).
 
     python scripts/benchmark.py [--quick] [--json=results.json] [--no_keras] [--sections=...]
 
-Sections (all by default; --sections=train,paths,predict picks some):
+Sections (train,paths,predict by default; --sections=... picks some):
   train    train-step images/s and compile time of the shipped networks (configs/baseline.py and
            configs/residual.py at 32 px, configs/rocks.py at 96 px; the reference also at 64 px in
            a full run), the rocks and reference nets beside the same network in Keras 3
@@ -13,6 +13,9 @@ Sections (all by default; --sections=train,paths,predict picks some):
            (data.where=device, augmentation in the step) with 1 and 8 steps per dispatch, beside
            the step alone on batches already on the device; and the host pipeline alone with 1 and
            2 tf.data threads.
+  dispatch one epoch of the README's first command (configs/residual.py, 32 px, ten passes, the
+           device path) with 1 and 8 train steps per compiled call, and each one's first epoch
+           (compilation included).
   predict  batch-1 latency (p50, p99) and batch-256 throughput of the predictor --mode=predict
            uses, beside the same function with the weights as arguments, the exported SavedModel
            and Keras' predict_on_batch.
@@ -152,6 +155,45 @@ def _feed_epoch(feed, state, epoch: int):
   return state
 
 
+def _epoch_runner(config, rt, dataset, steps_per_epoch: int):
+  """(a callable training one more epoch through the config's feed, the seconds its first epoch
+  took: compilation included)."""
+  schedule = optim.learning_rate_schedule(config, steps_per_epoch)
+  model = models.create_model(config.model, len(dataset.class_names), bn_axis_name=steps.AXIS)
+  state = steps.replicate(states.create_train_state(
+      model, optim.create_optimizer(config, schedule), jax.random.PRNGKey(0),
+      config.data.image_size), rt.mesh)
+  feed = feeding.make_feed(config, rt, dataset, schedule)
+  start = time.perf_counter()
+  box = {'state': _feed_epoch(feed, state, 1), 'epoch': 1}  # compiles
+  first_epoch_seconds = time.perf_counter() - start
+
+  def run():
+    box['epoch'] += 1
+    box['state'] = _feed_epoch(feed, box['state'], box['epoch'])
+  return run, first_epoch_seconds
+
+
+def dispatch_section(quick: bool) -> dict:
+  """One epoch of the README's first command (configs/residual.py on the generated set: ten passes,
+  device path) with 1 and 8 steps per dispatch, alternating; and each one's first epoch."""
+  base = shipped_config('residual', num_devices=1)
+  rt = runtime.make_runtime(base)
+  dataset = datasets.load_dataset(base)
+  spe = len(dataset.train) * base.data.repeats // base.batch_size
+  contenders, first = {}, {}
+  for k in (1, 8):
+    label = f'{k} step(s) per dispatch'
+    contenders[label], first[label] = _epoch_runner(
+        shipped_config('residual', num_devices=1, steps_per_dispatch=k), rt, dataset, spe)
+  rates = median_rates(contenders, 2 if quick else 3, {k: spe * base.batch_size for k in contenders})
+  for label, rate in rates.items():
+    print(f'dispatch  configs/residual.py, {label:<24} {rate:7.1f} img/s  first epoch '
+          f'{first[label]:5.1f} s (compilation included)', flush=True)
+  return dict(steps_per_epoch=spe, epoch_images_per_s=rates, first_epoch_seconds=first,
+              k8_vs_k1=rates['8 step(s) per dispatch'] / rates['1 step(s) per dispatch'])
+
+
 def paths_section(quick: bool) -> dict:
   """One epoch of the rocks recipe end to end by each path, alternating, beside the step alone."""
   base = shipped_config('rocks', num_devices=1, data__synthetic__num_per_class=128 if quick else 320)
@@ -165,22 +207,9 @@ def paths_section(quick: bool) -> dict:
       'device path, 8 steps per dispatch': dict(data__where='device', augment__where='device',
                                                 steps_per_dispatch=8),
   }
-  contenders, epochs = {}, {}
-  for label, overrides in variants.items():
-    config = shipped_config('rocks', num_devices=1, **overrides)
-    schedule = optim.learning_rate_schedule(config, spe)
-    model = models.create_model(config.model, len(dataset.class_names), bn_axis_name=steps.AXIS)
-    state = steps.replicate(states.create_train_state(
-        model, optim.create_optimizer(config, schedule), jax.random.PRNGKey(0),
-        config.data.image_size), rt.mesh)
-    feed = feeding.make_feed(config, rt, dataset, schedule)
-    box = {'state': _feed_epoch(feed, state, 1)}  # compiles
-    epochs[label] = 1
-
-    def run(feed=feed, box=box, label=label):
-      epochs[label] += 1
-      box['state'] = _feed_epoch(feed, box['state'], epochs[label])
-    contenders[label] = run
+  contenders = {label: _epoch_runner(shipped_config('rocks', num_devices=1, **overrides), rt,
+                                      dataset, spe)[0]
+                for label, overrides in variants.items()}
   step = StepRunner(base, base.batch_size, augment='strong', num_steps=spe)
   contenders['step alone (strong augmentation in the step)'] = step.run
   contenders['step alone (no augmentation)'] = StepRunner(base, base.batch_size,
@@ -301,6 +330,8 @@ def main() -> int:
     results['train'] = train_section(args.quick, not args.no_keras)
   if 'paths' in sections:
     results['paths'] = paths_section(args.quick)
+  if 'dispatch' in sections:
+    results['dispatch'] = dispatch_section(args.quick)
   if 'predict' in sections:
     results['predict'] = predict_section(args.quick, not args.no_keras)
   if args.json:

@@ -88,7 +88,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.split_from = ''  # a run's workdir (k-fold: its root): reuse its saved split(s) exactly
   c.data.exclude = ''  # a file of photos (one per line, or a label_issues.csv) kept out of training
   c.data.synthetic = ml_collections.ConfigDict(dict(
-      num_per_class=200, image_size=64, seed=0))  # configs/residual.py: 7.5 min on 2 cores
+      num_per_class=200, image_size=64, seed=0))  # configs/residual.py: 6.7 min on 2 cores
   # A TensorFlow Datasets image-classification set by name, not a folder (data/tfds_source.py).
   c.data.tfds = ''  # e.g. 'tf_flowers', 'cifar10:3.0.2', 'name/config'
   c.data.tfds_data_dir = ''  # where its prepared files are; '' means TFDS's default
