@@ -1,5 +1,7 @@
 """The command line: every mistake a user can make is one line on stderr and exit status 2."""
 
+import os
+
 from helpers import run_main
 
 
@@ -78,3 +80,34 @@ def test_cli_eval_on_a_damaged_best_checkpoint_is_one_line(run, tmp_path):
   damage(copy / 'checkpoints', best)
   result = run_main('--config=configs/residual.py', '--mode=eval', f'--workdir={copy}')
   assert_one_line_error(result, f'the best checkpoint (epoch {best})')
+
+
+def test_cli_finetune_and_pretrain_configs_refuse_to_run_without_their_required_field(tmp_path):
+  result = run_main('--config=configs/finetune.py', f'--workdir={tmp_path / "w"}')
+  assert_one_line_error(result, 'config.init_from: this config needs it set on the command line')
+  result = run_main('--config=configs/pretrain.py', f'--workdir={tmp_path / "w"}')
+  assert_one_line_error(result, 'config.data.dir: this config needs it set on the command line')
+  assert not (tmp_path / 'w').exists(), 'neither trains from scratch nor on the generated set'
+
+
+def test_cli_pretrain_then_finetune_from_it(tmp_path):
+  """The two configs chain as their docstrings say (short runs; the mechanics are tested in
+  tests/training/test_finetune.py)."""
+  import json
+  from helpers import write_image
+  for root, names in ((tmp_path / 'large', ('a', 'b', 'c', 'd')), (tmp_path / 'rocks', ('x', 'y'))):
+    for c, name in enumerate(names):
+      for i in range(10):
+        write_image(str(root / name / f'{i}.png'), seed=100 * c + i)
+  short = ('--config.num_epochs=1', '--config.warmup_epochs=0', '--config.batch_size=8')
+  result = run_main('--config=configs/pretrain.py', f'--config.data.dir={tmp_path / "large"}',
+                    *short, f'--workdir={tmp_path / "pre"}', timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  result = run_main('--config=configs/finetune.py', f'--config.init_from={tmp_path / "pre"}',
+                    f'--config.data.dir={tmp_path / "rocks"}', '--config.data.image_size=32',
+                    '--config.data.test_fraction=0', *short, f'--workdir={tmp_path / "ft"}',
+                    timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  record = json.load(open(tmp_path / 'ft' / 'init.json'))
+  assert os.path.samefile(record['source_workdir'], tmp_path / 'pre'), record
+  assert record['head'] == 're-initialised', record  # 4 classes there, 2 here

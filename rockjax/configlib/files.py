@@ -55,17 +55,18 @@ def with_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
 def differences(a: ml_collections.ConfigDict, b: ml_collections.ConfigDict,
                 ignore: tuple[str, ...] = ()) -> list[str]:
   """Dotted keys whose values differ between two configs (lists and tuples compare equal)."""
-  fa, fb = _flatten(json.loads(to_json(a))), _flatten(json.loads(to_json(b)))
+  fa, fb = flatten(json.loads(to_json(a))), flatten(json.loads(to_json(b)))
   keys = sorted(set(fa) | set(fb))
   return [k for k in keys if fa.get(k) != fb.get(k)
           and not any(k == i or k.startswith(i + '.') for i in ignore)]
 
 
-def _flatten(d: dict, prefix: str = '') -> dict:
+def flatten(d: dict, prefix: str = '') -> dict:
+  """A nested dict as one level of dotted keys: {'data': {'dir': ''}} -> {'data.dir': ''}."""
   out = {}
   for k, v in d.items():
     if isinstance(v, dict):
-      out.update(_flatten(v, f'{prefix}{k}.'))
+      out.update(flatten(v, f'{prefix}{k}.'))
     else:
       out[f'{prefix}{k}'] = v
   return out

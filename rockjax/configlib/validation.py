@@ -13,7 +13,7 @@ import math
 
 from rockjax import models
 from rockjax.augment import presets
-from rockjax.configlib.files import get_value
+from rockjax.configlib.files import flatten, get_value
 from rockjax.data import imageio, tfds_source
 from rockjax.errors import ConfigError
 from rockjax.serving import label_issues
@@ -48,8 +48,19 @@ def _fraction(config, key: str, low_closed: bool, high_closed: bool, note: str =
   _check(ok, key, f'must be in {interval}{note}, got {value!r}')
 
 
+def _check_required(config) -> None:
+  """A config file may leave a field to the command line (`config_dict.placeholder`: None until
+  set): configs/finetune.py's init_from, configs/pretrain.py's data.dir (or data.tfds)."""
+  for key, value in flatten(config.to_dict()).items():
+    if value is None and not (key == 'data.dir' and config.data.tfds):
+      hint = ' (or --config.data.tfds=NAME)' if key == 'data.dir' else ''
+      raise ConfigError(f'config.{key}: this config needs it set on the command line: '
+                        f'--config.{key}=...{hint}; its docstring says what it is')
+
+
 def validate(config) -> None:
   """Raises ConfigError naming the first key whose value cannot work."""
+  _check_required(config)
   for key in ('num_epochs', 'batch_size', 'eval_batch_size', 'learning_rate',
               'data.image_size', 'model.bn_momentum', 'model.bn_epsilon',
               'checkpoint_every_epochs', 'steps_per_dispatch', 'data.device_memory_mb',

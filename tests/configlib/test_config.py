@@ -8,12 +8,18 @@ import pytest
 from rockjax import configlib
 from helpers import ROOT, tiny_config
 
-CONFIGS = ['configs/residual.py', 'configs/baseline.py', 'configs/rocks.py']
+CONFIGS = ['configs/residual.py', 'configs/baseline.py', 'configs/rocks.py', 'configs/pretrain.py',
+           'configs/finetune.py']
+# What a config leaves to the command line (a placeholder), with a value that satisfies it.
+REQUIRED = {'configs/pretrain.py': ('data.dir', '/photos'),
+            'configs/finetune.py': ('init_from', 'runs/pretrain')}
 
 
 @pytest.mark.parametrize('path', CONFIGS)
 def test_shipped_configs_validate_and_have_the_documented_keys(path):
   config = configlib.load_config_file(os.path.join(ROOT, path))
+  if path in REQUIRED:
+    configlib.set_value(config, *REQUIRED[path])
   configlib.validate(config)
   for key in ('num_epochs', 'batch_size', 'learning_rate', 'seed', 'model.dropout',
               'data.image_size'):
@@ -127,3 +133,32 @@ def test_override_keys_are_checked_against_the_config_file():
   with pytest.raises(configlib.ConfigError, match="did you mean 'dropout'"):
     configlib.check_arguments(['--config', residual, '--config.model.dropuot=0.1'])
   configlib.check_arguments(['--workdir=x'])  # no --config: absl reports that itself
+
+
+@pytest.mark.parametrize('path', sorted(REQUIRED))
+def test_a_field_left_to_the_command_line_is_an_error_until_it_is_set(path):
+  config = configlib.load_config_file(os.path.join(ROOT, path))
+  key, value = REQUIRED[path]
+  with pytest.raises(configlib.ConfigError, match=f'config.{key}: this config needs it set'):
+    configlib.validate(config)
+  configlib.set_value(config, key, value)
+  configlib.validate(config)
+
+
+def test_pretraining_may_name_a_tfds_set_instead_of_a_folder():
+  config = configlib.load_config_file(os.path.join(ROOT, 'configs/pretrain.py'))
+  config.data.tfds = 'rock_photos'
+  configlib.validate(config)  # data.dir stays unset: the TFDS set is the data
+
+
+@pytest.mark.parametrize('path,expected', [
+    ('configs/pretrain.py', {'data.dir', 'data.image_size', 'num_epochs', 'data.val_fraction',
+                             'data.test_fraction'}),
+    ('configs/finetune.py', {'init_from'}),
+])
+def test_pretrain_and_finetune_are_the_recommended_recipe_but_for_their_fields(path, expected):
+  """Both read configs/rocks.py, so the network cannot drift from the recommended one."""
+  rocks = configlib.load_config_file(os.path.join(ROOT, 'configs/rocks.py'))
+  config = configlib.load_config_file(os.path.join(ROOT, path))
+  assert set(configlib.differences(rocks, config)) == expected
+  assert (config.init_from is None) == (path == 'configs/finetune.py')
