@@ -9,7 +9,8 @@ re-initialised when the classes differ) and trains every layer with the recipe's
 `init_from` the run stops with a one-line error instead of training from scratch.
 
 On rock7's 5 folds at 96 px (docs/ablations.md), starting from the 8-epoch 32 px CIFAR-10 run of
-configs/pretrain.py beat training from scratch on every fold: see the README's results table.
+configs/pretrain.py beat training from scratch by 2.35 points at the final epoch (57.90% against
+55.55%, ahead on 4 of 5 folds) and by 2.07 at the best epoch (59.78% against 57.71%, all 5).
 Freezing the early layers (`init_freeze`) gave the gain back at 32 px, so this recipe freezes none.
 """
 
