@@ -153,7 +153,7 @@ def test_pretraining_may_name_a_tfds_set_instead_of_a_folder():
 
 @pytest.mark.parametrize('path,expected', [
     ('configs/pretrain.py', {'data.dir', 'data.image_size', 'num_epochs', 'data.val_fraction',
-                             'data.test_fraction'}),
+                             'data.test_fraction', 'data.where', 'augment.where'}),
     ('configs/finetune.py', {'init_from'}),
 ])
 def test_pretrain_and_finetune_are_the_recommended_recipe_but_for_their_fields(path, expected):
