@@ -14,7 +14,8 @@ learns at 32 px load at any input size.
 In docs/ablations.md it ran on ../shared/data/cifar10/train (50,000 photos in 10 classes, a tenth
 held out: 45,000 / 5,000; read there through a TFDS build of the folder) in 8.6 minutes on 2 CPU
 cores, reaching 62.7% validation accuracy. This file as shipped, on that folder: 61.5% after 10.2
-minutes (0.5 decoding the 50,000 JPEGs, 2.8 finding duplicates, 7.2 training). Fine-tuned from that run at 96 px (configs/finetune.py),
+minutes (0.5 decoding the 50,000 JPEGs, 2.8 finding duplicates, which now takes about 11 s, 7.2
+training). Fine-tuned from that run at 96 px (configs/finetune.py),
 rock7 gained 2.35 points at the final epoch over training from scratch (ahead on 4 of its 5 folds).
 """
 

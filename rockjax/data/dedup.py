@@ -46,7 +46,7 @@ def _union(parent: np.ndarray, a: int, b: int) -> None:
 
 
 def duplicate_groups(images: np.ndarray, paths: list[str] | None = None, threshold: int = 4,
-                     chunk: int = 1024, hashes: list[str] | None = None) -> np.ndarray:
+                     chunk: int = 256, hashes: list[str] | None = None) -> np.ndarray:
   """A group id per image; images in one group are copies or near-copies of each other.
 
   `paths` (absolute or openable) enables exact-duplicate detection by file content, or `hashes`
@@ -67,13 +67,12 @@ def duplicate_groups(images: np.ndarray, paths: list[str] | None = None, thresho
         first[h] = i
   if threshold >= 0 and n > 1 and images is not None:
     bits = np.stack([difference_hash(im) for im in images]).astype(np.uint8)
-    packed = np.packbits(bits, axis=1)  # [n, 8] bytes
-    popcount = np.array([bin(b).count('1') for b in range(256)], np.uint8)
-    for start in range(0, n, chunk):
+    packed = np.packbits(bits, axis=1).view('>u8').ravel()  # one 64-bit word per image
+    for start in range(0, n - 1, chunk):  # each pair once: row r against the images after it
       block = packed[start:start + chunk]
-      dist = popcount[block[:, None, :] ^ packed[None, :, :]].sum(-1, dtype=np.int32)
+      dist = np.bitwise_count(block[:, None] ^ packed[None, start:])  # Hamming distances
       rows, cols = np.nonzero(dist <= threshold)
-      for r, c in zip(rows + start, cols):
+      for r, c in zip(rows + start, cols + start):
         if c > r:
           _union(parent, int(r), int(c))
   roots = np.array([_find(parent, i) for i in range(n)])

@@ -51,6 +51,31 @@ def test_copies_reencodes_and_resized_copies_are_grouped(tmp_path):
   assert summary['num_groups'] == 24  # every distinct photo is its own group
 
 
+def test_near_duplicate_groups_match_a_pairwise_reference_across_chunks():
+  """Chunked Hamming distances find exactly the pairs a plain double loop finds (chunk 7 puts
+  near-copies on both sides of chunk boundaries)."""
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (60, 12, 12, 3), dtype=np.uint8)
+  for i in range(0, 60, 4):  # a noisy copy of every fourth image, further on in the list
+    images[(i + 9) % 60] = np.clip(images[i].astype(int) + rng.integers(-4, 5, (12, 12, 3)), 0, 255)
+  hashes = np.stack([dedup.difference_hash(im) for im in images])
+  for threshold in (0, 3, 12):
+    parent = list(range(60))
+
+    def root(i):
+      while parent[i] != i:
+        i = parent[i]
+      return i
+    for a in range(60):
+      for b in range(a + 1, 60):
+        if int((hashes[a] != hashes[b]).sum()) <= threshold:
+          parent[max(root(a), root(b))] = min(root(a), root(b))
+    _, expected = np.unique([root(i) for i in range(60)], return_inverse=True)
+    got = dedup.duplicate_groups(images, threshold=threshold, chunk=7)
+    np.testing.assert_array_equal(got, expected, err_msg=f'threshold {threshold}')
+    assert threshold == 0 or len(np.unique(got)) < 60  # the planted copies are found
+
+
 def test_exact_only_mode_finds_only_byte_identical_copies(tmp_path):
   root = folder_with_duplicates(tmp_path / 'p')
   s = folder.read_folder(root, folder.ReadOptions(image_size=32))
