@@ -41,7 +41,7 @@ import peers
 
 from rockjax import configlib, models
 from rockjax.augment import presets
-from rockjax.data import dataset as datasets
+from rockjax.data import batching, dataset as datasets
 from rockjax.serving import predictor as predictors
 from rockjax.training import feeding, optim, runtime, state as states, steps
 
@@ -180,7 +180,7 @@ def dispatch_section(quick: bool) -> dict:
   base = shipped_config('residual', num_devices=1)
   rt = runtime.make_runtime(base)
   dataset = datasets.load_dataset(base)
-  spe = len(dataset.train) * base.data.repeats // base.batch_size
+  spe = batching.steps_per_epoch(len(dataset.train) * base.data.repeats, base.batch_size)
   contenders, first = {}, {}
   for k in (1, 8):
     label = f'{k} step(s) per dispatch'

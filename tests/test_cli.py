@@ -1,5 +1,6 @@
 """The command line: every mistake a user can make is one line on stderr and exit status 2."""
 
+import json
 import os
 
 from helpers import run_main
@@ -93,7 +94,6 @@ def test_cli_finetune_and_pretrain_configs_refuse_to_run_without_their_required_
 def test_cli_pretrain_then_finetune_from_it(tmp_path):
   """The two configs chain as their docstrings say (short runs; the mechanics are tested in
   tests/training/test_finetune.py)."""
-  import json
   from helpers import write_image
   for root, names in ((tmp_path / 'large', ('a', 'b', 'c', 'd')), (tmp_path / 'rocks', ('x', 'y'))):
     for c, name in enumerate(names):
