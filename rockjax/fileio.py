@@ -1,15 +1,40 @@
-"""Writing result files atomically: a crash never leaves half a JSON file in a workdir."""
+"""Writing result files atomically: a crash never leaves half a JSON or CSV file in a workdir, and
+an earlier copy of the file stays whole until the new one is complete."""
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
 import os
+from typing import Iterable, Sequence
+
+
+@contextlib.contextmanager
+def _replacing(path: str, **open_kwargs):
+  """Yields a file open for writing beside `path`, renamed over it on success; on any failure
+  the temporary file is removed and `path` is left as it was."""
+  tmp = f'{path}.tmp'
+  try:
+    with open(tmp, 'w', **open_kwargs) as f:
+      yield f
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+  os.replace(tmp, path)
 
 
 def write_json(path: str, obj, **dump_kwargs) -> None:
-  """Writes `obj` as indented JSON to `path` via a temporary file and a rename; `dump_kwargs`
-  (e.g. sort_keys, default) go to json.dump."""
-  tmp = f'{path}.tmp'
-  with open(tmp, 'w') as f:
+  """Writes `obj` as indented JSON to `path`; `dump_kwargs` (e.g. sort_keys, default) go to
+  json.dump."""
+  with _replacing(path) as f:
     json.dump(obj, f, indent=2, **dump_kwargs)
-  os.replace(tmp, path)
+
+
+def write_csv(path: str, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+  """Writes one header row and then `rows` to `path`."""
+  with _replacing(path, newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(header)
+    writer.writerows(rows)

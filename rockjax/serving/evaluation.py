@@ -19,7 +19,6 @@ probably wrong (rockjax/serving/label_issues.py): `label_issues.csv` and `label_
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import os
@@ -126,14 +125,12 @@ def count_test_evaluation(out: str, report: dict) -> None:
 def write_probabilities(path: str, image_set: folder.ImageSet, probabilities: np.ndarray,
                         class_names: list[str], folds: np.ndarray | None = None) -> None:
   """One row per image: path, label, predicted class, p(class) for every class[, fold]."""
-  with open(path, 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(['path', 'label', 'predicted'] + [f'p_{c}' for c in class_names]
-                    + ([] if folds is None else ['fold']))
-    for i, p in enumerate(probabilities):
-      writer.writerow([image_set.paths[i], class_names[image_set.labels[i]],
-                       class_names[int(p.argmax())]] + [f'{q:.5f}' for q in p]
-                      + ([] if folds is None else [int(folds[i])]))
+  header = (['path', 'label', 'predicted'] + [f'p_{c}' for c in class_names]
+            + ([] if folds is None else ['fold']))
+  fileio.write_csv(path, header, (
+      [image_set.paths[i], class_names[image_set.labels[i]], class_names[int(p.argmax())]]
+      + [f'{q:.5f}' for q in p] + ([] if folds is None else [int(folds[i])])
+      for i, p in enumerate(probabilities)))
 
 
 def _write(out: str, report: dict, image_set: folder.ImageSet, probabilities: np.ndarray,

@@ -27,10 +27,11 @@ csv's first column.
 
 from __future__ import annotations
 
-import csv
 import os
 
 import numpy as np
+
+from rockjax import fileio
 
 COLUMNS = ('path', 'given', 'suggested', 'p_given', 'p_suggested', 'margin',
            'threshold_suggested', 'fold')
@@ -127,15 +128,11 @@ def write(out: str, image_set, probabilities: np.ndarray, class_names: list[str]
           method: str = 'prune_by_noise_rate') -> dict:
   """label_issues.csv and label_issues.png in `out`; returns the summary for the eval report."""
   issues = find(image_set.labels, probabilities, method)
-  with open(os.path.join(out, 'label_issues.csv'), 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(COLUMNS)
-    for r in issues:
-      i = r['index']
-      writer.writerow([image_set.paths[i], class_names[r['given']], class_names[r['suggested']],
-                       f'{r["p_given"]:.4f}', f'{r["p_suggested"]:.4f}', f'{r["margin"]:.4f}',
-                       f'{r["threshold_suggested"]:.4f}',
-                       '' if folds is None else int(folds[i])])
+  fileio.write_csv(os.path.join(out, 'label_issues.csv'), COLUMNS, (
+      [image_set.paths[r['index']], class_names[r['given']], class_names[r['suggested']],
+       f'{r["p_given"]:.4f}', f'{r["p_suggested"]:.4f}', f'{r["margin"]:.4f}',
+       f'{r["threshold_suggested"]:.4f}', '' if folds is None else int(folds[r['index']])]
+      for r in issues))
   shown = issues[:num_shown]
   if shown:
     from rockjax import plots  # matplotlib only when a grid is drawn

@@ -7,7 +7,6 @@ class) and reports batch-1 latency (p50, p99) and batched throughput on this mac
 
 from __future__ import annotations
 
-import csv
 import glob
 import os
 import time
@@ -15,6 +14,7 @@ import time
 import numpy as np
 from absl import logging
 
+from rockjax import fileio
 from rockjax.data import folder, imageio
 from rockjax.errors import DataError, WorkdirError
 from rockjax.serving import predictor as predictors
@@ -102,14 +102,11 @@ def measure_speed(predictor: predictors.Predictor, image: np.ndarray, runs: int,
 
 
 def write_csv(path: str, files: list[str], probabilities: np.ndarray, class_names) -> None:
-  tmp = f'{path}.tmp'
-  with open(tmp, 'w', newline='') as f:
-    writer = csv.writer(f)
-    writer.writerow(['file', 'predicted_class', 'probability'] + [f'p_{c}' for c in class_names])
-    for path_, p in zip(files, probabilities):
-      writer.writerow([path_, class_names[int(p.argmax())], f'{p.max():.6f}']
-                      + [f'{x:.6f}' for x in p])
-  os.replace(tmp, path)
+  """One row per image: file, predicted class, its probability, p(class) for every class."""
+  header = ['file', 'predicted_class', 'probability'] + [f'p_{c}' for c in class_names]
+  fileio.write_csv(path, header, ([f, class_names[int(p.argmax())], f'{p.max():.6f}']
+                                  + [f'{x:.6f}' for x in p]
+                                  for f, p in zip(files, probabilities)))
 
 
 def predict_workdir(workdir: str, inputs: list[str], predict_config) -> dict:

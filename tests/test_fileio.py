@@ -1,0 +1,50 @@
+"""fileio: result files are written whole or not at all, and an earlier copy survives a failure."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from rockjax import fileio
+
+
+def test_write_json_round_trip_and_no_temporary_left(tmp_path):
+  path = str(tmp_path / 'report.json')
+  fileio.write_json(path, {'b': 1, 'a': [1.5, None]}, sort_keys=True)
+  with open(path) as f:
+    assert json.load(f) == {'a': [1.5, None], 'b': 1}
+  assert os.listdir(tmp_path) == ['report.json']
+
+
+def test_write_json_failure_keeps_the_earlier_file(tmp_path):
+  path = str(tmp_path / 'report.json')
+  fileio.write_json(path, {'epoch': 3})
+  with pytest.raises(TypeError):
+    fileio.write_json(path, {'epoch': object()})  # not JSON-serialisable
+  with open(path) as f:
+    assert json.load(f) == {'epoch': 3}
+  assert os.listdir(tmp_path) == ['report.json']
+
+
+def test_write_csv_round_trip(tmp_path):
+  path = str(tmp_path / 'table.csv')
+  fileio.write_csv(path, ['file', 'p'], (['a, b.png', '0.5'], ['c.png', 1]))
+  with open(path, newline='') as f:
+    assert list(csv.reader(f)) == [['file', 'p'], ['a, b.png', '0.5'], ['c.png', '1']]
+  assert os.listdir(tmp_path) == ['table.csv']
+
+
+def test_write_csv_failure_mid_rows_keeps_the_earlier_file_and_cleans_up(tmp_path):
+  path = str(tmp_path / 'table.csv')
+  fileio.write_csv(path, ['x'], [[1], [2]])
+
+  def rows():
+    yield [10]
+    raise RuntimeError('a row could not be built')
+
+  with pytest.raises(RuntimeError, match='could not be built'):
+    fileio.write_csv(path, ['x'], rows())
+  with open(path, newline='') as f:
+    assert list(csv.reader(f)) == [['x'], ['1'], ['2']]
+  assert os.listdir(tmp_path) == ['table.csv']  # no half-written temporary left behind
