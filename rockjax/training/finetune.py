@@ -26,7 +26,7 @@ from absl import logging
 from flax import traverse_util
 
 from rockjax import configlib, fileio
-from rockjax.errors import ConfigError
+from rockjax.errors import ConfigError, NoCheckpointError, WorkdirError
 from rockjax.training import checkpointing, optim, state as states
 
 
@@ -50,9 +50,12 @@ def load_source(workdir: str) -> dict:
   config = configlib.load(os.path.join(workdir, 'config.json'))
   class_names = _read_json(os.path.join(workdir, 'class_names.json'), 'class names')
   _, abstract = states.abstract_train_state(config, len(class_names))
-  with checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'), read_only=True) as ckpt:
-    epoch = ckpt.best_epoch()
-    state, _ = ckpt.restore_best(abstract)
+  try:
+    with checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'), read_only=True) as ckpt:
+      epoch = ckpt.best_epoch()
+      state, _ = ckpt.restore_best(abstract)
+  except (NoCheckpointError, WorkdirError) as e:  # e.g. a run stopped before its first epoch
+    raise ConfigError(f'config.init_from: {e}') from e
   with open(os.path.join(workdir, 'config.json'), 'rb') as f:
     config_hash = hashlib.sha256(f.read()).hexdigest()[:12]
   return dict(workdir=workdir, config=config, class_names=class_names, epoch=epoch,

@@ -69,7 +69,7 @@ def test_other_classes_get_a_new_head_and_keep_the_rest(run):
       np.testing.assert_array_equal(got[name], source[name], err_msg=name)
 
 
-def test_a_different_architecture_is_one_error_naming_the_parameter(run):
+def test_a_different_architecture_is_one_error_naming_the_parameter(run, tmp_path):
   config, workdir, _ = run
   wider = tiny_config(init_from=workdir, model__widths=(8, 24))
   with pytest.raises(errors.ConfigError, match=r"'ResidualStage_1/BatchNorm_0/bias' has shape "
@@ -82,6 +82,11 @@ def test_a_different_architecture_is_one_error_naming_the_parameter(run):
   with pytest.raises(errors.ConfigError, match='not a training run'):
     finetune.initialise_from(tiny_config(init_from=os.path.dirname(workdir)),
                              fresh_state(config, 4), ['a'])
+  started = tmp_path / 'stopped_before_its_first_checkpoint'
+  shutil.copytree(workdir, started, ignore=shutil.ignore_patterns('checkpoints'))
+  os.makedirs(started / 'checkpoints')
+  with pytest.raises(errors.ConfigError, match=r'config\.init_from: no best checkpoint in '):
+    finetune.initialise_from(tiny_config(init_from=str(started)), fresh_state(config, 4), ['a'])
   with pytest.raises(errors.ConfigError, match='init_freeze.*top-level modules'):
     finetune.initialise_from(tiny_config(init_from=workdir, init_freeze='Stem'),
                              fresh_state(config, 4), ['a'])
