@@ -3,7 +3,7 @@
 import json
 import os
 
-from helpers import run_main
+from helpers import run_main, write_image
 
 
 def test_cli_eval_without_a_run_is_a_clean_error(tmp_path):
@@ -94,7 +94,6 @@ def test_cli_finetune_and_pretrain_configs_refuse_to_run_without_their_required_
 def test_cli_pretrain_then_finetune_from_it(tmp_path):
   """The two configs chain as their docstrings say (short runs; the mechanics are tested in
   tests/training/test_finetune.py)."""
-  from helpers import write_image
   for root, names in ((tmp_path / 'large', ('a', 'b', 'c', 'd')), (tmp_path / 'rocks', ('x', 'y'))):
     for c, name in enumerate(names):
       for i in range(10):
