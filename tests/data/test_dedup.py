@@ -4,6 +4,7 @@ and folds keep every group on one side."""
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from rockjax.data import dataset as datasets, dedup, folder, splits
@@ -71,9 +72,58 @@ def test_near_duplicate_groups_match_a_pairwise_reference_across_chunks():
         if int((hashes[a] != hashes[b]).sum()) <= threshold:
           parent[max(root(a), root(b))] = min(root(a), root(b))
     _, expected = np.unique([root(i) for i in range(60)], return_inverse=True)
-    got = dedup.duplicate_groups(images, threshold=threshold, chunk=7)
-    np.testing.assert_array_equal(got, expected, err_msg=f'threshold {threshold}')
+    for method in ('all_pairs', 'index', 'auto'):
+      got = dedup.duplicate_groups(images, threshold=threshold, chunk=7, method=method)
+      np.testing.assert_array_equal(got, expected, err_msg=f'threshold {threshold}, {method}')
     assert threshold == 0 or len(np.unique(got)) < 60  # the planted copies are found
+
+
+def flip_bits(word, count, rng):
+  """`word` with `count` distinct random bits of its 64 flipped."""
+  mask = 0
+  for bit in rng.choice(64, count, replace=False):
+    mask |= 1 << int(bit)
+  return np.uint64(int(word) ^ mask)
+
+
+@pytest.mark.parametrize('sweep_bucket', [32, 3, 1])  # buckets swept together, one by one, both
+def test_index_finds_exactly_the_pairs_of_the_all_pairs_search(sweep_bucket, monkeypatch):
+  """Multi-index hashing on 64-bit words: copies at exactly `threshold` bits are found (the
+  pigeonhole bound is tight) and copies one bit further are not, for every threshold up to 10,
+  including pairs found in several bit ranges (reported once) and a crowded bucket (120 words
+  sharing their top 20 bits, as flat photos share hashes)."""
+  monkeypatch.setattr(dedup, 'SWEEP_BUCKET', sweep_bucket)
+  rng = np.random.default_rng(1)
+  base = rng.integers(0, 2**63, 400, dtype=np.uint64) * np.uint64(2) + rng.integers(0, 2, 400,
+                                                                                    dtype=np.uint64)
+  base[::3] = (base[::3] & np.uint64(2**44 - 1)) | np.uint64(0xABCDE << 44)
+  for threshold in (0, 1, 4, 7, 10):
+    words = list(base)
+    for i in range(0, 400, 5):  # near-copies at threshold and threshold + 1 bits, and an exact one
+      words += [flip_bits(base[i], threshold, rng), flip_bits(base[i], threshold + 1, rng),
+                base[i]]
+    packed = np.array(words, np.uint64)
+    a_all, b_all = dedup.near_duplicate_pairs(packed, threshold, chunk=50, method='all_pairs')
+    a_idx, b_idx = dedup.near_duplicate_pairs(packed, threshold, chunk=50, method='index')
+    assert np.all(a_idx < b_idx)
+    assert sorted(zip(a_idx.tolist(), b_idx.tolist())) == sorted(zip(a_all.tolist(),
+                                                                     b_all.tolist())), threshold
+    copies = {(i, 400 + 3 * (i // 5)) for i in range(0, 400, 5)}  # base i and its threshold copy
+    assert copies <= set(zip(a_idx.tolist(), b_idx.tolist())), threshold
+    too_far = {(i, 401 + 3 * (i // 5)) for i in range(0, 400, 5)}
+    assert not too_far & set(zip(a_idx.tolist(), b_idx.tolist())), threshold
+
+
+def test_index_bit_ranges_cover_the_word_once():
+  for parts in (1, 5, 9, 64):
+    ranges = dedup._bit_ranges(parts)
+    covered = [s + k for s, w in ranges for k in range(w)]
+    assert sorted(covered) == list(range(64)) and len(ranges) == parts
+
+
+def test_unknown_search_method_is_refused():
+  with pytest.raises(ValueError, match="'index' or 'all_pairs'"):
+    dedup.near_duplicate_pairs(np.zeros(600, np.uint64), 4, method='kd-tree')
 
 
 def test_exact_only_mode_finds_only_byte_identical_copies(tmp_path):
