@@ -13,16 +13,16 @@ from typing import Iterable, Sequence
 @contextlib.contextmanager
 def _replacing(path: str, **open_kwargs):
   """Yields a file open for writing beside `path`, renamed over it on success; on any failure
-  the temporary file is removed and `path` is left as it was."""
+  (the rename included) the temporary file is removed and `path` is left as it was."""
   tmp = f'{path}.tmp'
   try:
     with open(tmp, 'w', **open_kwargs) as f:
       yield f
+    os.replace(tmp, path)
   except BaseException:
-    if os.path.exists(tmp):
+    with contextlib.suppress(OSError):  # absent when `open` itself failed
       os.remove(tmp)
     raise
-  os.replace(tmp, path)
 
 
 def write_json(path: str, obj, **dump_kwargs) -> None:

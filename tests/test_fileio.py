@@ -48,3 +48,18 @@ def test_write_csv_failure_mid_rows_keeps_the_earlier_file_and_cleans_up(tmp_pat
   with open(path, newline='') as f:
     assert list(csv.reader(f)) == [['x'], ['1'], ['2']]
   assert os.listdir(tmp_path) == ['table.csv']  # no half-written temporary left behind
+
+
+def test_failed_rename_keeps_the_earlier_file_and_cleans_up(tmp_path, monkeypatch):
+  path = str(tmp_path / 'report.json')
+  fileio.write_json(path, {'epoch': 3})
+
+  def refuse(src, dst):
+    raise PermissionError(f'cannot rename {src} over {dst}')
+
+  monkeypatch.setattr(fileio.os, 'replace', refuse)
+  with pytest.raises(PermissionError, match='cannot rename'):
+    fileio.write_json(path, {'epoch': 4})
+  with open(path) as f:
+    assert json.load(f) == {'epoch': 3}
+  assert os.listdir(tmp_path) == ['report.json']
