@@ -261,9 +261,13 @@ def drop_or_reject_empty_classes(image_set: ImageSet, allow_empty: bool) -> Imag
 
 
 def log_report(report: dict, name: str = 'data') -> None:
-  logging.info('%s: %d images from %s in %.1fs (%s); per class: %s', name, report['num_images'],
-               report['root'], report['read_seconds'],
-               'cache hit' if report['cache_hit'] else 'decoded, cache written',
+  if report.get('decoded_set'):  # read from scripts/decode_folder.py's file, not the folder
+    source = (f'decoded set {report["decoded_set"]} (made from {report["decoded_from"]}, read '
+              f'then in {report["read_seconds"]:.1f}s)')
+  else:
+    source = (f'{report["root"]} in {report["read_seconds"]:.1f}s '
+              f'({"cache hit" if report["cache_hit"] else "decoded, cache written"})')
+  logging.info('%s: %d images from %s; per class: %s', name, report['num_images'], source,
                report['class_counts'])
   if report['num_skipped']:
     logging.warning('%s: skipped %d files; by reason: %s; by class: %s (details in '

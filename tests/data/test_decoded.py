@@ -9,7 +9,7 @@ import pytest
 
 import decode_folder  # scripts/ (on sys.path: tests/conftest.py)
 from rockjax import errors
-from rockjax.data import dataset as datasets
+from rockjax.data import dataset as datasets, folder
 from helpers import tiny_config, write_image
 
 
@@ -40,6 +40,16 @@ def test_a_decoded_set_gives_the_folders_images_groups_and_folds(photos, tmp_pat
       np.testing.assert_array_equal(a.labels, b.labels)
     assert from_file.report['duplicates']['duplicate_groups'] == 2
     assert from_file.report['duplicates'] == from_folder.report['duplicates']
+
+
+def test_the_log_names_the_decoded_file_not_a_folder_read_now(photos, tmp_path, monkeypatch):
+  out = str(tmp_path / 'set.npz')
+  decode_folder.decode(tiny_config(data__dir=photos), out)
+  lines = []
+  monkeypatch.setattr(folder.logging, 'info', lambda msg, *args: lines.append(msg % args))
+  datasets.load_dataset(tiny_config(data__dir=out))
+  line = next(line for line in lines if line.startswith('data: 29 images'))
+  assert f'decoded set {out} (made from {photos}' in line and 'cache' not in line
 
 
 def test_a_decoded_set_with_other_preprocessing_is_refused(photos, tmp_path):
