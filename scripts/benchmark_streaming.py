@@ -72,7 +72,8 @@ def train_once(in_memory: str, epochs: int) -> dict:
     records = [json.loads(line) for line in f]
   return dict(in_memory=in_memory, wall_seconds=round(wall, 1),
               peak_rss_mib=round(usage.ru_maxrss / 1024, 1),
-              images_per_s=[round(r['images_per_s'], 1) for r in records],
+              images_per_s=[None if r['images_per_s'] is None else round(r['images_per_s'], 1)
+                            for r in records],
               epoch_seconds=[round(r['epoch_seconds'], 1) for r in records],
               val_accuracy=[r['val_accuracy'] for r in records], workdir=workdir)
 

@@ -86,11 +86,16 @@ def format_duration(seconds: float) -> str:
   return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
 
 
+def format_rate(images_per_s) -> str:
+  """None: the epoch was one dispatch, which compiled (loop.train_rate)."""
+  return 'img/s n/a (compiled)' if images_per_s is None else f'{images_per_s:.0f} img/s'
+
+
 def format_epoch(r: dict, num_epochs: int) -> str:
   return (f'epoch {r["epoch"]}/{num_epochs}  '
           f'train loss {r["train_loss"]:.4f} acc {100 * r["train_accuracy"]:.2f}%  '
           f'val loss {r["val_loss"]:.4f} acc {100 * r["val_accuracy"]:.2f}% '
           f'(best {100 * r["best_val_accuracy"]:.2f}% @{r["best_epoch"]})  '
-          f'lr {r["learning_rate"]:.2e}  {r["images_per_s"]:.0f} img/s  '
+          f'lr {r["learning_rate"]:.2e}  {format_rate(r["images_per_s"])}  '
           f'epoch {format_duration(r["epoch_seconds"])}  '
           f'elapsed {format_duration(r["elapsed_seconds"])}  ETA {format_duration(r["eta_seconds"])}')

@@ -92,8 +92,8 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
   try:
     for epoch in range(loop.epoch + 1, config.num_epochs + 1):
       start = time.perf_counter()
-      state, step_metrics, compile_seconds = run_epoch(ctx, feed, state, epoch,
-                                                       first=not epoch_seconds)
+      state, step_metrics, first_dispatch = run_epoch(ctx, feed, state, epoch,
+                                                      first=not epoch_seconds)
       train_seconds = time.perf_counter() - start
       check_finite(ctx, loop, step_metrics, epoch)
       val = feed.evaluate(state)
@@ -104,8 +104,8 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
       loop.elapsed_seconds += epoch_seconds[-1]
       loop.stop_reason = ('early_stopping' if loop.stopper.should_stop else
                           'num_epochs' if epoch == config.num_epochs else '')
-      record = epoch_record(ctx, loop, step_metrics, val, is_best, epoch_seconds,
-                            train_seconds - compile_seconds)
+      record = epoch_record(ctx, loop, step_metrics, val, is_best, epoch_seconds, train_seconds,
+                            first_dispatch)
       # Save before recording the epoch: the save of epoch e waits for that of e - 1 to finish, so
       # a crash at any moment finds the checkpoint of at least the epoch before the last recorded.
       if epoch % config.checkpoint_every_epochs == 0 or is_best or loop.stop_reason:
@@ -189,10 +189,14 @@ def restore_or_start(ctx: Context, state):
 
 
 def run_epoch(ctx: Context, feed, state, epoch: int, first: bool):
-  """One pass over the training set: (state, per-step metrics on the host, compile seconds)."""
+  """One pass over the training set: (state, per-step metrics on the host, first dispatch).
+
+  `first` (the run's first epoch in this process): the first dispatch, which includes compilation,
+  is timed alone and returned as (its steps, its seconds); otherwise None.
+  """
   config = ctx.config
   start = time.perf_counter()
-  compile_seconds = 0.0
+  first_dispatch = None
   dispatches, done = [], 0
   bar = monitoring.ProgressBar(ctx.steps_per_epoch, epoch, config.num_epochs)
   for state, metrics in feed.train(state, epoch):
@@ -201,8 +205,8 @@ def run_epoch(ctx: Context, feed, state, epoch: int, first: bool):
     bar.update(done)
     if first and len(dispatches) == 1:
       jax.block_until_ready(metrics)
-      compile_seconds = time.perf_counter() - start
-      logging.info('First train dispatch (compilation included) took %.1fs.', compile_seconds)
+      first_dispatch = (done, time.perf_counter() - start)
+      logging.info('First train dispatch (compilation included) took %.1fs.', first_dispatch[1])
     every = config.log_every_steps
     if every and done // every > before // every:
       m = feeding.split_steps([jax.device_get(metrics)])[-1]
@@ -210,7 +214,7 @@ def run_epoch(ctx: Context, feed, state, epoch: int, first: bool):
                    float(m['loss_sum']) / float(m['count']))
   step_metrics = feeding.split_steps(jax.device_get(dispatches))
   bar.close()
-  return state, step_metrics, compile_seconds
+  return state, step_metrics, first_dispatch
 
 
 def step_losses(step_metrics: list[dict]) -> np.ndarray:
@@ -237,10 +241,24 @@ def update_monitors(ctx: Context, loop: Loop, state, epoch: int, val: dict):
   return is_best, state.replace(lr_scale=steps.replicate(jnp.float32(lr_scale), ctx.rt.mesh))
 
 
+def train_rate(step_metrics: list[dict], seconds: float, first_dispatch=None) -> float | None:
+  """Training images/s of an epoch whose steps took `seconds`. With `first_dispatch` (steps,
+  seconds), the dispatch that compiled is left out, its images and its time; None when it was the
+  whole epoch (one dispatch per epoch): no step ran without compilation to time."""
+  if first_dispatch is not None:
+    first_steps, first_seconds = first_dispatch
+    step_metrics, seconds = step_metrics[first_steps:], seconds - first_seconds
+    if not step_metrics:
+      return None
+  return sum(int(m['count']) for m in step_metrics) / max(seconds, 1e-9)
+
+
 def epoch_record(ctx: Context, loop: Loop, step_metrics: list[dict], val: dict, is_best: bool,
-                 epoch_seconds: list[float], step_seconds: float) -> dict:
-  """The epoch's line of metrics.jsonl (also logged and written to TensorBoard)."""
+                 epoch_seconds: list[float], train_seconds: float, first_dispatch=None) -> dict:
+  """The epoch's line of metrics.jsonl (also logged and written to TensorBoard); the ETA leaves
+  out the epoch that compiled once later epochs are timed."""
   n_images = sum(int(m['count']) for m in step_metrics)
+  recent = epoch_seconds[1:][-5:] or epoch_seconds
   return dict(
       epoch=loop.epoch, step=loop.step,
       train_loss=float(step_losses(step_metrics).mean()),
@@ -248,9 +266,9 @@ def epoch_record(ctx: Context, loop: Loop, step_metrics: list[dict], val: dict, 
       val_loss=val['loss'], val_accuracy=val['accuracy'],
       best_val_accuracy=loop.stopper.best, best_epoch=loop.stopper.best_epoch, is_best=is_best,
       learning_rate=float(step_metrics[-1]['learning_rate']),
-      images_per_s=n_images / max(step_seconds, 1e-9),
+      images_per_s=train_rate(step_metrics, train_seconds, first_dispatch),
       epoch_seconds=epoch_seconds[-1], elapsed_seconds=loop.elapsed_seconds,
-      eta_seconds=float(np.mean(epoch_seconds[-5:])) * (ctx.config.num_epochs - loop.epoch))
+      eta_seconds=float(np.mean(recent)) * (ctx.config.num_epochs - loop.epoch))
 
 
 def final_val_accuracy(ctx: Context, loop: Loop) -> float:

@@ -74,7 +74,7 @@ class Monitor:
       return
     if self._writer is not None:
       self._writer.scalars(record['epoch'], {scalar_tag(k): record[k] for k in SCALARS
-                                             if k in record})
+                                             if record.get(k) is not None})
     plots.training_curves(records, os.path.join(self.workdir, 'curves.png'),
                           best_epoch=record.get('best_epoch'))
 

@@ -1,6 +1,7 @@
 """Feeding the steps: the device-resident path trains on exactly the host path's batches, K steps
 per dispatch change only rounding, resuming gives the same epochs, and bad settings are refused."""
 
+import json
 import os
 
 import numpy as np
@@ -42,6 +43,12 @@ def test_several_steps_per_dispatch_change_only_rounding(host_run, tmp_path, whe
   for a, b in zip(got, host_run):
     for key in ('train_loss', 'train_accuracy', 'val_loss', 'val_accuracy', 'learning_rate'):
       assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-4), (a['epoch'], key)
+  with open(tmp_path / 'metrics.jsonl') as f:
+    raw = [json.loads(line) for line in f]
+  # Epoch 1's rate leaves out the dispatch that compiled; with one dispatch for the whole epoch
+  # (4 steps or fewer) nothing is left to time, and it says so rather than divide by ~0 seconds.
+  assert (raw[0]['images_per_s'] is None) == (raw[0]['step'] <= 4)
+  assert 0 < raw[1]['images_per_s'] < 1e5
 
 
 def test_device_path_resumes_to_the_same_epochs(host_run, tmp_path):

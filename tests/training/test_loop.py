@@ -10,7 +10,8 @@ import pytest
 
 from rockjax import errors
 from rockjax.data import dataset as datasets
-from rockjax.training import checkpointing, feeding, loop, optim, runtime, state as states, steps
+from rockjax.training import (checkpointing, feeding, history, loop, optim, runtime, state as states,
+                              steps)
 from helpers import comparable_records, tiny_config
 
 
@@ -320,3 +321,15 @@ def test_final_val_accuracy_of_a_run_resumed_from_an_older_checkpoint_comes_from
   assert loop.final_val_accuracy(ctx, older) == summary['final_val_accuracy']
   older.epoch = 11  # an epoch with no record: not known
   assert np.isnan(loop.final_val_accuracy(ctx, older))
+
+
+def test_train_rate_leaves_out_the_dispatch_that_compiled():
+  metrics = [dict(count=np.int32(10))] * 4  # 4 steps of 10 images
+  assert loop.train_rate(metrics, 5.0) == pytest.approx(8.0)  # 40 images in 5 s
+  assert loop.train_rate(metrics, 5.0, first_dispatch=(1, 4.0)) == pytest.approx(30.0)  # 30 in 1 s
+  assert loop.train_rate(metrics, 5.0, first_dispatch=(4, 4.999)) is None  # the whole epoch
+  record = dict(epoch=1, train_loss=1.0, train_accuracy=0.5, val_loss=1.0, val_accuracy=0.5,
+                best_val_accuracy=0.5, best_epoch=1, learning_rate=1e-3, images_per_s=None,
+                epoch_seconds=61.0, elapsed_seconds=61.0, eta_seconds=0.0)
+  assert 'img/s n/a (compiled)' in history.format_epoch(record, 1)
+  assert '1234 img/s' in history.format_epoch(dict(record, images_per_s=1234.4), 1)
