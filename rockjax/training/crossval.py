@@ -47,12 +47,25 @@ def aggregate(results: list[dict]) -> dict:
       folds=results)
 
 
+def use_compilation_cache(workdir: str) -> None:
+  """Every fold compiles the same programs (the device-resident training set is padded to one
+  size for all folds: rockjax/training/feeding.py); JAX's persistent compilation cache, in
+  `<workdir>/compile_cache` unless one is configured (JAX_COMPILATION_CACHE_DIR), compiles them
+  once."""
+  if jax.config.jax_compilation_cache_dir:
+    return
+  path = os.path.join(workdir, 'compile_cache')
+  jax.config.update('jax_compilation_cache_dir', path)
+  logging.info('Compiled programs are cached in %s, so later folds reuse them.', path)
+
+
 def run_kfold(config, workdir: str) -> dict:
   k = config.data.kfold
   folds = range(k) if config.data.fold < 0 else [config.data.fold]
   is_main = jax.process_index() == 0
   results = []
   with workdirs.claim(workdir, config, is_main):  # one k-fold run per root
+    use_compilation_cache(workdir)
     for fold in folds:
       fold_dir = os.path.join(workdir, f'fold_{fold}')
       logging.info('=== fold %d of %d (%s) ===', fold + 1, k, fold_dir)

@@ -167,6 +167,21 @@ class StreamFeed(HostFeed):
         process_index=rt.process_index, process_count=rt.process_count), rt)
 
 
+def resident_training_set(train, num_val: int, kfold: int) -> tuple[np.ndarray, np.ndarray]:
+  """The training (images, labels) to put on the devices. Under k-fold they are padded with zero
+  rows to len(train) + num_val, the same for every fold, so folds whose training sets differ by a
+  few images (stratified, duplicate-grouped folds do) compile the same programs, and JAX's
+  compilation cache compiles them once (unless their steps per epoch differ: with a warmup or
+  cosine schedule, or several steps per dispatch, the step count is part of the program). The
+  epoch's order only indexes real rows."""
+  images, labels = train.images, train.labels
+  pad = num_val if kfold > 1 else 0
+  if pad:
+    images = np.concatenate([images, np.zeros((pad,) + images.shape[1:], images.dtype)])
+    labels = np.concatenate([labels, np.zeros(pad, labels.dtype)])
+  return images, labels
+
+
 class DeviceFeed:
   """data.where=device: the data sets resident on the devices; K steps per dispatch."""
 
@@ -176,17 +191,24 @@ class DeviceFeed:
     self.local_batch, self.per_device = batching.local_batch_sizes(
         config.batch_size, rt.num_devices, rt.process_count)
     self.num_steps = batching.steps_per_epoch(len(train) * config.data.repeats, config.batch_size)
+    # Under k-fold the epoch's order is padded (like the data) to a length that is the same in
+    # every fold: the most steps any fold could take.
+    padded_steps = (batching.steps_per_epoch((len(train) + len(val)) * config.data.repeats,
+                                             config.batch_size)
+                    if config.data.kfold > 1 else self.num_steps)
+    self.order_columns = padded_steps * self.per_device
     val_arrays, num_val_batches = batching.stacked_eval_arrays(
         val.images, val.labels, global_batch=config.eval_batch_size, num_devices=rt.num_devices,
         process_index=rt.process_index, process_count=rt.process_count)
-    resident_mb = (train.images.nbytes + train.labels.nbytes
+    train_images, train_labels = resident_training_set(train, len(val), config.data.kfold)
+    resident_mb = (train_images.nbytes + train_labels.nbytes
                    + sum(v.nbytes for v in val_arrays.values()) / rt.num_devices) / 2**20
     if resident_mb > config.data.device_memory_mb:
       raise ConfigError(
           f'config.data.device_memory_mb: the decoded data set needs {resident_mb:.0f} MiB on '
           f'each device, over the budget of {config.data.device_memory_mb} MiB; raise it if the '
           'devices have room, or use --config.data.where=host')
-    self.train_data = steps.replicate({'image': train.images, 'label': train.labels}, rt.mesh)
+    self.train_data = steps.replicate({'image': train_images, 'label': train_labels}, rt.mesh)
     self.val_data = steps.shard_batch(val_arrays, rt.mesh)
     self.options = step_options(config, schedule, len(dataset.class_names))
     self._compiled = {}
@@ -206,8 +228,9 @@ class DeviceFeed:
     n = len(self.dataset.train)
     order = batching.epoch_order(n, config.seed, epoch, config.batch_size, rt.process_index,
                                  rt.process_count, config.data.repeats) % n
-    orders = steps.shard_batch(batching.device_orders(order, self.num_steps, rt.num_devices,
-                                                      self.per_device), rt.mesh)
+    rows = batching.device_orders(order, self.num_steps, rt.num_devices, self.per_device)
+    rows = np.pad(rows, ((0, 0), (0, self.order_columns - rows.shape[1])))  # never read
+    orders = steps.shard_batch(rows, rt.mesh)
     k = config.steps_per_dispatch
     for first in range(0, self.num_steps, k):
       n = min(k, self.num_steps - first)

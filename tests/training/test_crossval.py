@@ -5,10 +5,12 @@ import json
 import os
 
 import jax
+import numpy as np
 import pytest
 
-from rockjax.training import crossval, loop
-from helpers import tiny_config
+from rockjax.data import dataset as datasets
+from rockjax.training import crossval, feeding, loop, optim, runtime
+from helpers import comparable_records, tiny_config
 
 
 def test_kfold_run_reports_mean_and_std_and_validates_every_image_once(tmp_path):
@@ -55,3 +57,51 @@ def test_only_process_0_writes_the_kfold_workdir(tmp_path, monkeypatch, process_
     assert {'config.json', 'environment.json', 'kfold.json'} <= set(written)
   else:
     assert written == []
+
+
+def test_device_resident_training_sets_have_one_shape_in_every_fold():
+  """Stratified folds of 25 photos per class differ in size; padded, every fold puts the same
+  data and epoch-order shapes on the devices, so all folds share compiled programs."""
+  sizes, shapes = set(), set()
+  for fold in range(3):
+    config = tiny_config(data__kfold=3, data__fold=fold, data__synthetic__num_per_class=25,
+                         data__where='device', batch_size=16)
+    ds = datasets.load_dataset(config)
+    images, labels = feeding.resident_training_set(ds.train, len(ds.val), kfold=3)
+    n = len(ds.train)
+    np.testing.assert_array_equal(images[:n], ds.train.images)
+    np.testing.assert_array_equal(labels[:n], ds.train.labels)
+    assert not images[n:].any() and len(images) == len(labels) == 100
+    feed = feeding.DeviceFeed(config, runtime.make_runtime(config), ds,
+                              optim.learning_rate_schedule(config, 4))
+    sizes.add((n, feed.num_steps))
+    shapes.add((feed.train_data['image'].shape, feed.order_columns))
+  assert len(sizes) > 1 and {steps for _, steps in sizes} == {4}  # e.g. 64 and 68 images
+  assert len(shapes) == 1 and shapes.pop()[1] == 6 * 16  # order columns: 100 // 16 = 6 steps
+  ds = datasets.load_dataset(tiny_config())  # one split: nothing to share, nothing padded
+  assert len(feeding.resident_training_set(ds.train, len(ds.val), kfold=0)[0]) == len(ds.train)
+
+
+def test_a_padded_fold_trains_as_on_the_host_path(tmp_path):
+  """The padding rows are never gathered: the device path's fold gives the host path's metrics."""
+  config = tiny_config(num_epochs=1, data__kfold=3, data__fold=2,
+                       data__synthetic__num_per_class=25)
+  host, device = config.copy_and_resolve_references(), config.copy_and_resolve_references()
+  device.data.where = 'device'
+  crossval.run_kfold(host, str(tmp_path / 'host'))
+  crossval.run_kfold(device, str(tmp_path / 'device'))
+  assert comparable_records(tmp_path / 'device' / 'fold_2') == comparable_records(
+      tmp_path / 'host' / 'fold_2')
+
+
+def test_folds_use_a_compilation_cache_in_the_workdir_unless_one_is_configured(tmp_path):
+  configured = jax.config.jax_compilation_cache_dir
+  assert configured  # tests/conftest.py sets one for the session
+  crossval.use_compilation_cache(str(tmp_path / 'a'))
+  assert jax.config.jax_compilation_cache_dir == configured
+  try:
+    jax.config.update('jax_compilation_cache_dir', None)
+    crossval.use_compilation_cache(str(tmp_path / 'b'))
+    assert jax.config.jax_compilation_cache_dir == str(tmp_path / 'b' / 'compile_cache')
+  finally:
+    jax.config.update('jax_compilation_cache_dir', configured)
