@@ -168,3 +168,18 @@ def test_a_saved_split_without_test_split_is_reused_as_is(tmp_path, caplog):
                                                data__split_from=str(tmp_path / 'w')))
   assert reused.test is None and reused.val.paths == first.val.paths
   assert 'no test split' in caplog.text
+
+
+def test_more_folds_than_images_is_refused_before_any_fold_trains(tmp_path):
+  """4 classes of 24 generated images in 100 stratified folds: 76 folds would get no image. The
+  first fold's load says so (not the 25th, after 24 folds trained), and writes nothing."""
+  config = tiny_config(data__kfold=100, data__fold=0)
+  with pytest.raises(errors.DataError, match=r'100-fold cross-validation of 96 images in 96 '
+                                             r'duplicate groups leaves 76 fold\(s\) without a '
+                                             r'training or validation image \(folds \[24, 25, .* '
+                                             r'\.\.\.\); .* the smallest class has 24: '
+                                             r'lower data.kfold'):
+    datasets.load_dataset(config, str(tmp_path / 'w'))
+  assert not os.path.exists(tmp_path / 'w')
+  ds = datasets.load_dataset(tiny_config(data__kfold=24, data__fold=23))  # one image per class
+  assert len(ds.val) == 4
