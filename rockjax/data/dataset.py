@@ -119,16 +119,7 @@ def split_image_set(image_set: folder.ImageSet, data_config, seed: int,
       raise ConfigError('config.data.fold: a single training run needs one fold (0..K-1); '
                         'rockjax.training.crossval.run_kfold runs them all')
     folds = splits.kfold(labels[rest], data_config.kfold, seed, rest_groups, num_classes)
-    empty = [f for f, (t, v) in enumerate(folds) if not len(t) or not len(v)]
-    if empty:  # found at the first fold's load, before any fold trains
-      units = (f'{len(rest)} images' if rest_groups is None else
-               f'{len(rest)} images in {len(np.unique(rest_groups))} duplicate groups')
-      raise DataError(f'config.data.kfold: {data_config.kfold}-fold cross-validation of {units} '
-                      f'leaves {len(empty)} fold(s) without a training or validation image '
-                      f'(folds {empty[:10]}{" ..." if len(empty) > 10 else ""}); stratified '
-                      f'folds need about K images of every class, and the smallest class has '
-                      f'{int(np.bincount(labels[rest])[np.bincount(labels[rest]) > 0].min())}: '
-                      'lower data.kfold')
+    splits.require_nonempty_folds(folds, labels[rest], rest_groups)  # before any fold trains
     train_idx, val_idx = folds[data_config.fold]
   else:
     train_idx, val_idx = splits.train_val_split(labels[rest], data_config.val_fraction, seed,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from absl import logging
 
+from rockjax.errors import DataError
+
 
 def assign_groups(labels: np.ndarray, fractions, seed: int, groups: np.ndarray | None = None,
                   num_classes: int | None = None) -> np.ndarray:
@@ -62,6 +64,24 @@ def kfold(labels, k: int, seed: int, groups=None,
     raise ValueError(f'k-fold needs k >= 2, got {k}')
   bins = assign_groups(labels, [1.0 / k] * k, seed, groups, num_classes)
   return [(np.flatnonzero(bins != f), np.flatnonzero(bins == f)) for f in range(k)]
+
+
+def require_nonempty_folds(folds, labels, groups=None) -> None:
+  """A DataError when some fold of `kfold` has no training or no validation example (more folds
+  than a class has images or groups): found when the first fold loads, not when the empty one
+  does, after the folds before it trained."""
+  empty = [f for f, (train, val) in enumerate(folds) if not len(train) or not len(val)]
+  if not empty:
+    return
+  labels = np.asarray(labels)
+  units = (f'{len(labels)} images' if groups is None else
+           f'{len(labels)} images in {len(np.unique(groups))} duplicate groups')
+  counts = np.bincount(labels)
+  raise DataError(f'config.data.kfold: {len(folds)}-fold cross-validation of {units} leaves '
+                  f'{len(empty)} fold(s) without a training or validation image (folds '
+                  f'{empty[:10]}{" ..." if len(empty) > 10 else ""}); stratified folds need about '
+                  f'K images of every class, and the smallest class has {counts[counts > 0].min()}:'
+                  ' lower data.kfold')
 
 
 def test_seed(seed: int) -> int:
