@@ -191,16 +191,13 @@ class DeviceFeed:
     self.local_batch, self.per_device = batching.local_batch_sizes(
         config.batch_size, rt.num_devices, rt.process_count)
     self.num_steps = batching.steps_per_epoch(len(train) * config.data.repeats, config.batch_size)
-    # Under k-fold the epoch's order is padded (like the data) to a length that is the same in
-    # every fold: the most steps any fold could take.
-    padded_steps = (batching.steps_per_epoch((len(train) + len(val)) * config.data.repeats,
-                                             config.batch_size)
-                    if config.data.kfold > 1 else self.num_steps)
-    self.order_columns = padded_steps * self.per_device
     val_arrays, num_val_batches = batching.stacked_eval_arrays(
         val.images, val.labels, global_batch=config.eval_batch_size, num_devices=rt.num_devices,
         process_index=rt.process_index, process_count=rt.process_count)
     train_images, train_labels = resident_training_set(train, len(val), config.data.kfold)
+    # The epoch's order is padded like the data: as many steps as the padded rows would make.
+    self.order_columns = self.per_device * batching.steps_per_epoch(
+        len(train_images) * config.data.repeats, config.batch_size)
     resident_mb = (train_images.nbytes + train_labels.nbytes
                    + sum(v.nbytes for v in val_arrays.values()) / rt.num_devices) / 2**20
     if resident_mb > config.data.device_memory_mb:
