@@ -56,11 +56,8 @@ def synthetic_hashes(n: int, threshold: int, seed: int) -> np.ndarray:
 
 def fullest_bucket(packed: np.ndarray, threshold: int) -> int:
   """The most images that share one bit range's value (the index compares those all-pairs)."""
-  most = 0
-  for shift, width in dedup._bit_ranges(threshold + 1):
-    key = (packed >> np.uint64(64 - shift - width)) & np.uint64((1 << width) - 1)
-    most = max(most, int(np.unique(key, return_counts=True)[1].max()))
-  return most
+  return max(int(np.unique(key, return_counts=True)[1].max())
+             for key in dedup.range_keys(packed, threshold + 1))
 
 
 def measure(name: str, packed: np.ndarray) -> dict:

@@ -77,6 +77,12 @@ def _bit_ranges(parts: int) -> list[tuple[int, int]]:
   return [(int(s), w) for s, w in zip(shifts, widths)]
 
 
+def range_keys(packed: np.ndarray, parts: int):
+  """For each of `parts` bit ranges (_bit_ranges), every hash's value in that range."""
+  for shift, width in _bit_ranges(parts):
+    yield (packed >> np.uint64(64 - shift - width)) & np.uint64((1 << width) - 1)
+
+
 def near_duplicate_pairs(packed: np.ndarray, threshold: int, chunk: int = 256,
                          method: str = 'auto') -> tuple[np.ndarray, np.ndarray]:
   """(a, b), a < b: every pair of hashes within `threshold` bits, each pair once.
@@ -96,8 +102,7 @@ def near_duplicate_pairs(packed: np.ndarray, threshold: int, chunk: int = 256,
   if method != 'index':
     raise ValueError(f"method must be 'auto', 'index' or 'all_pairs', not {method!r}")
   found_a, found_b = [], []
-  for shift, width in _bit_ranges(parts):
-    key = (packed >> np.uint64(64 - shift - width)) & np.uint64((1 << width) - 1)
+  for key in range_keys(packed, parts):
     order = np.argsort(key, kind='stable')  # a bucket's members stay in ascending order
     sorted_key = key[order]
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
