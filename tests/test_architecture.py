@@ -103,7 +103,8 @@ def test_the_package_has_no_import_cycle():
 
 def test_lower_layers_never_import_the_config_module():
   lower = ('rockjax.models', 'rockjax.data.', 'rockjax.augment.', 'rockjax.training.state',
-           'rockjax.training.steps', 'rockjax.training.optim')
+           'rockjax.training.steps', 'rockjax.training.optim', 'rockjax.pretrained',
+           'rockjax.checks', 'rockjax.pixels')
   for name, deps in import_graph().items():
     if name.startswith(lower):
       assert not any(d.startswith('rockjax.configlib') for d in deps), (name, deps)
@@ -132,3 +133,13 @@ def test_importing_the_training_and_serving_code_loads_no_heavy_library():
                        timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
   assert out.returncode == 0, out.stderr[-2000:]
   assert out.stdout.strip() == '[]'
+
+
+def test_the_networks_know_nothing_above_them():
+  """models and pretrained sit under data, augment, training and serving."""
+  above = ('rockjax.data', 'rockjax.augment', 'rockjax.training', 'rockjax.serving',
+           'rockjax.cli', 'rockjax.configlib')
+  for name, deps in import_graph().items():
+    if name.startswith(('rockjax.models', 'rockjax.pretrained', 'rockjax.pixels',
+                        'rockjax.checks')):
+      assert not [d for d in deps if d.startswith(above)], (name, deps)

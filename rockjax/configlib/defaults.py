@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ml_collections
 
+from rockjax import models
 from rockjax.augment import presets
 from rockjax.data import folder
 
@@ -43,25 +44,21 @@ def base_config() -> ml_collections.ConfigDict:
   c.distributed_timeout_seconds = 100  # multi-host: a silent process ends the others after this
   # Fine-tuning (rockjax/training/finetune.py): start from another run's best checkpoint.
   c.init_from = ''  # that run's workdir; '' trains from scratch
-  c.init_freeze = ''  # top-level modules kept fixed: 'ConvAct_0,ResidualStage_0' = stem, stage 0
+  # Top-level modules kept fixed (with init_from or model.pretrained), by name or first:last range:
+  # 'ConvAct_0,ResidualStage_0' = ResidualCNN's stem and stage 0; 'stem:block_11' for
+  # EfficientNetLite0's first 13; 'all': all but the head.
+  c.init_freeze = ''
   c.init_lr_multiplier = 1.0  # scales the updates of the other pretrained layers (not the head)
 
-  c.model = ml_collections.ConfigDict()
-  c.model.name = 'ResidualCNN'  # ResidualCNN | SeedCNN
-  c.model.widths = (32, 64, 128, 256)  # stage widths (SeedCNN: block widths)
-  c.model.stem_features = 16
-  c.model.stem_kernel = 7
-  c.model.convs_per_stage = 3
-  c.model.kernel_size = 3
-  c.model.shortcut_kernels = (5, 3, 3, 3)  # one per stage
-  c.model.block_kernels = (7, 5, 3)  # SeedCNN: one per block
-  c.model.dropout = 0.2
-  c.model.block_order = 'relu_bn'  # reference: Conv -> ReLU -> BN; or bn_relu: Conv -> BN -> ReLU
-  c.model.bn_momentum = 0.99
-  c.model.bn_epsilon = 1e-3
-  c.model.sync_batchnorm = True  # batch statistics over the global batch (all devices)
-  c.model.dtype = 'float32'  # float32 | bfloat16 (compute dtype; parameters stay float32)
-  c.model.conv_impl = 'auto'  # auto | xla | matmul: how convolutions are computed (same params)
+  # The fast mode for CPUs (rockjax/training/features.py): with pretrained weights, only the head
+  # trains, on the backbone's features, computed once per image (per pass) and cached in the workdir.
+  c.features = ml_collections.ConfigDict(dict(
+      enabled=False,
+      passes=1,  # versions of each training image: 1 = as decoded; more = augmented (device preset)
+      batch_size=32,  # images per call when computing features (memory grows with it)
+  ))
+
+  c.model = models.section.defaults()  # rockjax/models/section.py and the networks' modules
 
   c.data = ml_collections.ConfigDict()
   c.data.dir = ''  # a folder with one sub-folder per class; '' means the generated default set

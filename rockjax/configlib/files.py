@@ -4,20 +4,12 @@ and dotted-key access."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import ml_collections
 
 from rockjax import fileio
+from rockjax.checks import get_value  # noqa: F401  (configlib.get_value)
 from rockjax.configlib.defaults import base_config
-
-
-def get_value(config, key: str) -> Any:
-  """config.<dotted key>."""
-  value = config
-  for part in key.split('.'):
-    value = value[part]
-  return value
 
 
 def set_value(config: ml_collections.ConfigDict, key: str, value) -> None:

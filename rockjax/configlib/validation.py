@@ -1,7 +1,8 @@
 """`validate(config)`: a bad value becomes a `ConfigError` naming its key, before anything runs.
 
-Valid choices are read from the modules that implement them (one source for each list): model
-names, block orders, conv implementations and dtypes from rockjax/models.py, interpolations and
+Valid choices are read from the modules that implement them (one source for each list): the
+model section is validated by rockjax/models/section.py (each network's own fields by its registry
+entry), interpolations and
 aspects from rockjax/data/imageio.py, schedules from rockjax/training/optim.py, augmentation presets
 and their knobs from rockjax/augment/presets.py, label-issue methods from
 rockjax/serving/label_issues.py.
@@ -9,11 +10,11 @@ rockjax/serving/label_issues.py.
 
 from __future__ import annotations
 
-import math
-
 from rockjax import models
 from rockjax.augment import presets
-from rockjax.configlib.files import flatten, get_value
+from rockjax.checks import check as _check, choice as _choice, fraction as _fraction
+from rockjax.checks import positive as _positive
+from rockjax.configlib.files import flatten
 from rockjax.data import imageio, tfds_source
 from rockjax.errors import ConfigError
 from rockjax.serving import label_issues
@@ -21,31 +22,6 @@ from rockjax.training import optim
 
 TEST_TIME_FLIP_OVERRIDES = ('run', 'on', 'off')  # eval.test_time_flip
 EVAL_SPLITS = ('val', 'test')  # eval.split
-
-
-def _check(ok: bool, key: str, message: str) -> None:
-  if not ok:
-    raise ConfigError(f'config.{key}: {message}')
-
-
-def _choice(config, key: str, choices) -> None:
-  value = get_value(config, key)
-  _check(value in choices, key, f'{value!r} is not one of {tuple(choices)}')
-
-
-def _positive(config, key: str, allow_zero: bool = False) -> None:
-  value = get_value(config, key)
-  ok = value >= 0 if allow_zero else value > 0
-  _check(ok and math.isfinite(value), key,
-         f'must be {"non-negative" if allow_zero else "positive"}, got {value!r}')
-
-
-def _fraction(config, key: str, low_closed: bool, high_closed: bool, note: str = '') -> None:
-  value = get_value(config, key)
-  ok = (0.0 <= value if low_closed else 0.0 < value) and (value <= 1.0 if high_closed
-                                                          else value < 1.0)
-  interval = f'{"[" if low_closed else "("}0, 1{"]" if high_closed else ")"}'
-  _check(ok, key, f'must be in {interval}{note}, got {value!r}')
 
 
 def _check_required(config) -> None:
@@ -62,7 +38,7 @@ def validate(config) -> None:
   """Raises ConfigError naming the first key whose value cannot work."""
   _check_required(config)
   for key in ('num_epochs', 'batch_size', 'eval_batch_size', 'learning_rate',
-              'data.image_size', 'model.bn_momentum', 'model.bn_epsilon',
+              'data.image_size',
               'checkpoint_every_epochs', 'steps_per_dispatch', 'data.device_memory_mb',
               'data.repeats', 'data.memory_budget_mb', 'data.shuffle_buffer',
               'distributed_timeout_seconds',
@@ -90,9 +66,14 @@ def validate(config) -> None:
          'false streams from the host; data.where=device needs the set in memory')
   _check(not (config.data.test_split and config.data.test_fraction), 'data.test_split',
          'names the test split; leave data.test_fraction at 0')
-  _check(config.init_from or not config.init_freeze, 'init_freeze',
-         'freezes pretrained layers: set init_from (the run to start from) too')
-  _fraction(config, 'model.dropout', True, False)
+  _check(config.init_from or config.model.pretrained or not config.init_freeze, 'init_freeze',
+         'freezes pretrained layers: set init_from (the run to start from) or model.pretrained '
+         'too')
+  if config.init_freeze:
+    models.section.expand_frozen(config.model, config.init_freeze)  # names the modules it knows
+  _check(not (config.init_from and config.model.pretrained), 'model.pretrained',
+         f'{config.model.pretrained!r} and init_from={config.init_from!r} both name the starting '
+         'weights; set one')
   _fraction(config, 'label_smoothing', True, False)
   _fraction(config, 'ema_decay', True, False, ' (0 disables)')
   _fraction(config, 'plateau.factor', False, False)
@@ -116,29 +97,35 @@ def validate(config) -> None:
          'test evaluates the run\'s saved test split; with eval.dir set, leave eval.split=val')
   _choice(config, 'data.interpolation', tuple(imageio.RESAMPLE))
   _choice(config, 'data.aspect', imageio.ASPECTS)
-  _validate_model(config)
+  models.section.validate(config)
+  _validate_features(config)
   _validate_augment(config)
 
 
-def _validate_model(config) -> None:
-  m = config.model
-  _choice(config, 'model.name', models.MODEL_NAMES)
-  _choice(config, 'model.block_order', models.BLOCK_ORDERS)
-  _choice(config, 'model.dtype', tuple(models.DTYPES))
-  _choice(config, 'model.conv_impl', models.CONV_IMPLS)
-  _check(len(m.widths) > 0 and all(w > 0 for w in m.widths), 'model.widths',
-         f'needs positive widths, got {tuple(m.widths)}')
-  if m.name == 'ResidualCNN':
-    _check(len(m.shortcut_kernels) == len(m.widths), 'model.shortcut_kernels',
-           f'needs one kernel per stage ({len(m.widths)} widths), got {tuple(m.shortcut_kernels)}')
-    _positive(config, 'model.convs_per_stage')
-  else:
-    _check(len(m.block_kernels) == len(m.widths), 'model.block_kernels',
-           f'needs one kernel per block ({len(m.widths)} widths), got {tuple(m.block_kernels)}')
-  min_size = 2 ** models.num_downsamplings(m)
-  _check(config.data.image_size >= min_size, 'data.image_size',
-         f'{config.data.image_size} px is too small for {m.name} with {len(m.widths)} stages, '
-         f'which halves the image {models.num_downsamplings(m)} times (minimum {min_size} px)')
+def _validate_features(config) -> None:
+  f = config.features
+  _positive(config, 'features.passes')
+  _positive(config, 'features.batch_size')
+  if not f.enabled:
+    return
+  _check(config.model.pretrained or config.init_from, 'features.enabled',
+         'trains the head on a fixed, pretrained backbone: set model.pretrained (e.g. imagenet) or '
+         'init_from')
+  _check(config.init_freeze in ('', 'all'), 'init_freeze',
+         f'{config.init_freeze!r}: features.enabled freezes every module but the head already; '
+         'leave init_freeze empty')
+  _check(not (config.augment.mixup_alpha or config.augment.cutmix_alpha), 'augment.mixup_alpha',
+         'mixup and CutMix blend images, not cached features; set both alphas to 0 with '
+         'features.enabled')
+  _check(not config.test_time_flip, 'test_time_flip',
+         'is not computed from cached features; turn it off with features.enabled (evaluate with '
+         '--config.eval.test_time_flip=on later)')
+  if f.passes > 1:
+    _check(config.augment.preset in presets.DEVICE_PRESETS and config.augment.preset != 'none',
+           'features.passes',
+           f'{f.passes} passes augment the training images with augment.preset\'s device '
+           f'version; {config.augment.preset!r} has none that changes the images (device presets: '
+           f'{presets.DEVICE_PRESETS})')
 
 
 def _validate_augment(config) -> None:

@@ -1,0 +1,50 @@
+"""Depthwise convolution: the shifted multiply-adds equal XLA's grouped convolution, forward and
+gradients, with TensorFlow's 'SAME' padding, for every stride and kernel the networks use."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from rockjax.models import depthwise
+
+
+@pytest.mark.parametrize('size,kernel,stride', [((9, 9), 3, 1), ((8, 8), 3, 2), ((7, 10), 5, 2),
+                                                ((6, 5), 5, 1), ((1, 1), 3, 2), ((3, 4), 5, 2)])
+def test_shifted_equals_grouped_convolution_and_its_gradients(size, kernel, stride):
+  rng = np.random.default_rng(sum(size) + kernel + stride)
+  x = jnp.asarray(rng.normal(size=(2, *size, 6)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(kernel, kernel, 1, 6)), jnp.float32)
+  ref = depthwise.depthwise_conv(x, w, stride, 'xla')
+  out = depthwise.depthwise_conv(x, w, stride, 'shifted')
+  assert out.shape == ref.shape == (2, -(-size[0] // stride), -(-size[1] // stride), 6)
+  np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+  loss = lambda impl: lambda x, w: (depthwise.depthwise_conv(x, w, stride, impl) ** 2).sum()
+  for a, b in zip(jax.grad(loss('shifted'), argnums=(0, 1))(x, w),
+                  jax.grad(loss('xla'), argnums=(0, 1))(x, w)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_shifted_gradients_match_finite_differences():
+  rng = np.random.default_rng(0)
+  with jax.enable_x64():
+    x = jnp.asarray(rng.normal(size=(2, 5, 6, 3)))
+    w = jnp.asarray(rng.normal(size=(3, 3, 1, 3)))
+    check_grads(lambda x, w: depthwise.depthwise_conv(x, w, 2, 'shifted'), (x, w), order=2,
+                modes=['rev'])
+
+
+def test_same_padding_puts_the_odd_pixel_after():
+  assert depthwise.same_padding(8, 3, 2) == (0, 1)  # TensorFlow: out 4, total pad 1
+  assert depthwise.same_padding(7, 5, 2) == (2, 2)
+  assert depthwise.same_padding(10, 5, 1) == (2, 2)
+  assert depthwise.same_padding(1, 3, 2) == (1, 1)
+
+
+def test_auto_is_shifted_on_cpu_and_bad_input_is_refused():
+  assert depthwise.resolve('auto') == 'shifted'  # the tests run on CPU
+  with pytest.raises(ValueError, match='depthwise impl'):
+    depthwise.resolve('winograd')
+  with pytest.raises(ValueError, match=r'\(k, k, 1, 4\)'):
+    depthwise.depthwise_conv(jnp.zeros((1, 4, 4, 4)), jnp.zeros((3, 3, 4, 4)))
