@@ -1,5 +1,5 @@
-"""Writing result files atomically: a crash never leaves half a JSON or CSV file in a workdir, and
-an earlier copy of the file stays whole until the new one is complete."""
+"""Writing result files atomically: a crash never leaves half a JSON, CSV or .npz file in a workdir
+or cache, and an earlier copy of the file stays whole until the new one is complete."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ import contextlib
 import csv
 import json
 import os
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
 
 
 @contextlib.contextmanager
-def _replacing(path: str, **open_kwargs):
+def _replacing(path: str, mode: str = 'w', **open_kwargs):
   """Yields a file open for writing beside `path`, renamed over it on success; on any failure
   (the rename included) the temporary file is removed and `path` is left as it was."""
-  tmp = f'{path}.tmp'
+  tmp = f'{path}.{os.getpid()}.tmp'
   try:
-    with open(tmp, 'w', **open_kwargs) as f:
+    with open(tmp, mode, **open_kwargs) as f:
       yield f
     os.replace(tmp, path)
   except BaseException:
@@ -38,3 +40,9 @@ def write_csv(path: str, header: Sequence[str], rows: Iterable[Sequence]) -> Non
     writer = csv.writer(f)
     writer.writerow(header)
     writer.writerows(rows)
+
+
+def write_npz(path: str, arrays: Mapping[str, np.ndarray]) -> None:
+  """Writes `arrays` as an uncompressed .npz file to `path`."""
+  with _replacing(path, 'wb') as f:
+    np.savez(f, **arrays)
