@@ -4,6 +4,12 @@ process on this machine (CPU).
     python scripts/benchmark.py [--quick] [--json=results.json] [--no_keras] [--sections=...]
 
 Sections (train,paths,predict by default; --sections=... picks some):
+  depthwise the two depthwise-convolution formulations (rockjax/models/depthwise.py), forward and
+           gradients, on EfficientNet-Lite0's shapes, alternating.
+  finetune fine-tuning images/s of configs/pretrained.py's network (EfficientNet-Lite0, ImageNet
+           weights) beside the same network in Keras 3 with the same layers frozen, alternating:
+           as the recipe trains it (288 px, the first 11 blocks frozen), with only the first 3
+           blocks frozen, and the whole network at 224 px.
   train    train-step images/s and compile time of the shipped networks (configs/baseline.py and
            configs/residual.py at 32 px, configs/rocks.py at 96 px; the reference also at 64 px in
            a full run), the rocks and reference nets beside the same network in Keras 3
@@ -76,14 +82,16 @@ class StepRunner:
     size = config.data.image_size
     devices = jax.local_devices()[:1]
     self.mesh = steps.make_mesh(devices)
-    model = models.create_model(config.model, NUM_CLASSES, bn_axis_name=steps.AXIS)
+    model = models.create_model(config.model, NUM_CLASSES, bn_axis_name=steps.AXIS,
+                                frozen=optim.frozen_modules(config))
     schedule = optim.learning_rate_schedule(config, 100)
     state = states.create_train_state(model, optim.create_optimizer(config, schedule),
                                       jax.random.PRNGKey(0), size)
     self.num_params = int(sum(x.size for x in jax.tree.leaves((state.params, state.batch_stats))))
     self.state = steps.replicate(state, self.mesh)
-    spec = presets.spec_with_defaults(augment) if augment else None
-    self.step = steps.pmap_train_step(devices, schedule=schedule, seed=0, augment_spec=spec)
+    options = feeding.step_options(config, schedule, NUM_CLASSES)
+    options['augment_spec'] = presets.spec_with_defaults(augment) if augment else None
+    self.step = steps.pmap_train_step(devices, **options)
     rng = np.random.default_rng(0)
     self.batches = [steps.shard_batch(dict(
         image=rng.integers(0, 256, (1, batch, size, size, 3), dtype=np.uint8),
@@ -104,7 +112,8 @@ class StepRunner:
 class KerasRunner:
   def __init__(self, config, batch: int, num_steps: int = 5):
     size = config.data.image_size
-    self.model = peers.keras_model(config.model, size, NUM_CLASSES, config.learning_rate)
+    self.model = peers.keras_model(config.model, size, NUM_CLASSES, config.learning_rate,
+                                   frozen=optim.frozen_modules(config))
     self.num_params = int(self.model.count_params())
     rng = np.random.default_rng(0)
     self.batches = [(rng.integers(0, 256, (batch, size, size, 3)).astype(np.float32),
@@ -145,6 +154,73 @@ def train_section(quick: bool, keras: bool) -> list[dict]:
           f'{row["compile_seconds"]:5.1f}s  params {row["num_params"]:,}'
           + (f'  | keras {rates["keras"]:7.0f} img/s (params {row["keras_num_params"]:,})  '
              f'ratio {row["ratio_vs_keras"]:.2f}x' if 'ratio_vs_keras' in row else ''), flush=True)
+  return out
+
+
+DEPTHWISE_SHAPES = (  # (batch, height, width, channels), kernel, stride: Lite0 blocks at 224 px
+    ((16, 56, 56, 96), 3, 1), ((16, 112, 112, 96), 3, 2), ((16, 28, 28, 240), 5, 2),
+    ((16, 14, 14, 480), 5, 1))
+
+
+def depthwise_section(quick: bool) -> list[dict]:
+  """Milliseconds per call of each formulation: forward, and the gradients of a squared sum."""
+  from rockjax.models import depthwise
+  out = []
+  shapes = DEPTHWISE_SHAPES[:1] if quick else DEPTHWISE_SHAPES
+  for shape, kernel, stride in shapes:
+    rng = np.random.default_rng(0)
+    x = jax.numpy.asarray(rng.normal(size=shape), np.float32)
+    w = jax.numpy.asarray(rng.normal(size=(kernel, kernel, 1, shape[-1])), np.float32)
+    fns = {}
+    for impl in ('xla', 'shifted'):
+      conv = lambda x, w, impl=impl: depthwise.depthwise_conv(x, w, stride, impl)
+      fns[f'{impl} forward'] = jax.jit(conv)
+      fns[f'{impl} gradients'] = jax.jit(jax.grad(lambda x, w, c=conv: (c(x, w) ** 2).sum(),
+                                                  argnums=(0, 1)))
+    for fn in fns.values():
+      jax.block_until_ready(fn(x, w))
+    runs = {name: (lambda fn=fn: jax.block_until_ready(fn(x, w))) for name, fn in fns.items()}
+    rates = median_rates(runs, 3 if quick else 7, {name: 1 for name in runs})
+    ms = {name: 1000 / rate for name, rate in rates.items()}
+    row = dict(shape=list(shape), kernel=kernel, stride=stride, ms=ms,
+               forward_speedup=ms['xla forward'] / ms['shifted forward'],
+               gradient_speedup=ms['xla gradients'] / ms['shifted gradients'])
+    out.append(row)
+    print(f'depthwise {shape} k{kernel} s{stride}: forward xla {ms["xla forward"]:.1f} ms, shifted '
+          f'{ms["shifted forward"]:.1f} ms ({row["forward_speedup"]:.0f}x); gradients xla '
+          f'{ms["xla gradients"]:.1f} ms, shifted {ms["shifted gradients"]:.1f} ms '
+          f'({row["gradient_speedup"]:.1f}x)', flush=True)
+  return out
+
+
+def finetune_section(quick: bool, keras: bool) -> list[dict]:
+  """EfficientNet-Lite0 fine-tuning steps against the Keras peer (the same frozen layers)."""
+  recipe = shipped_config('pretrained')
+  rows = [(recipe.data.image_size, recipe.init_freeze),
+          (recipe.data.image_size, 'stem:block_2'), (224, '')]
+  if quick:
+    rows = rows[:1]
+  out = []
+  for size, frozen in rows:
+    config = shipped_config('pretrained', data__image_size=size, init_freeze=frozen)
+    batch = config.batch_size
+    num_steps = 2 if quick else 4
+    contenders = {'rockjax': StepRunner(config, batch, num_steps=num_steps)}
+    if keras:
+      contenders['keras'] = KerasRunner(config, batch, num_steps=num_steps)
+    rates = median_rates({k: c.run for k, c in contenders.items()}, 3 if quick else 5,
+                         {k: c.images for k, c in contenders.items()})
+    row = dict(model=config.model.name, size=size, batch=batch, frozen=frozen,
+               images_per_s=rates['rockjax'], compile_seconds=contenders['rockjax'].compile_seconds,
+               num_params=contenders['rockjax'].num_params)
+    if keras:
+      row.update(keras_images_per_s=rates['keras'], keras_num_params=contenders['keras'].num_params,
+                 ratio_vs_keras=rates['rockjax'] / rates['keras'])
+    out.append(row)
+    print(f'finetune {config.model.name} {size:>3}px batch {batch} frozen {frozen or "none":<24} '
+          f'{rates["rockjax"]:6.1f} img/s'
+          + (f'  | keras {rates["keras"]:6.1f} img/s  ratio {row["ratio_vs_keras"]:.2f}x'
+             if keras else ''), flush=True)
   return out
 
 
@@ -328,6 +404,10 @@ def main() -> int:
         f'{results["jax_backend"]}{" (quick)" if args.quick else ""}', flush=True)
   if 'train' in sections:
     results['train'] = train_section(args.quick, not args.no_keras)
+  if 'depthwise' in sections:
+    results['depthwise'] = depthwise_section(args.quick)
+  if 'finetune' in sections:
+    results['finetune'] = finetune_section(args.quick, not args.no_keras)
   if 'paths' in sections:
     results['paths'] = paths_section(args.quick)
   if 'dispatch' in sections:

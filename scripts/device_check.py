@@ -18,8 +18,11 @@ each part (a part that fails records its error; parts past the budget are listed
   1. the machine: library versions, devices, a bf16 matmul's TFLOP/s (the practical peak);
   2. a 5-fold configs/rocks.py run on the decoded set (data.where=device, augmentation in the
      step, one dispatch per epoch): wall time, compile included, and accuracies;
-  3. training images/s of the reference net (configs/residual.py, 32 px) and the rocks net
-     (configs/rocks.py, 96 px), bf16 and float32, global batch 1024 and 256, most important first:
+  3. training images/s of the reference net (configs/residual.py, 32 px), the rocks net
+     (configs/rocks.py, 96 px) and the pretrained recipe's EfficientNet-Lite0 (configs/pretrained.py
+     at its size, every layer trained, depthwise convolutions as XLA's grouped convolution: the
+     'auto' choice off the CPU; no weights needed), bf16 and float32, global batch 1024 and 256
+     (EfficientNet: 256), most important first:
      the step alone on batches already on the device (1 and 8 steps per dispatch), end to end
      with the device-resident data path and the config's augmentation (1 and 8 per dispatch),
      compile seconds, FLOPs per step from XLA's cost analysis, achieved FLOP/s and the share of
@@ -198,11 +201,12 @@ def main() -> int:
   report.run('kfold_study', kfold_study, decoded, 2 if args.quick else args.folds, args.quick,
              need=30 if args.quick else 120)
   rows = [('rocks', 'bfloat16', 1024), ('residual', 'bfloat16', 1024),
+          ('pretrained', 'bfloat16', 256), ('pretrained', 'float32', 256),
           ('rocks', 'float32', 1024), ('residual', 'float32', 1024),
           ('rocks', 'bfloat16', 256), ('residual', 'bfloat16', 256),
           ('rocks', 'float32', 256), ('residual', 'float32', 256)]
   if args.quick:
-    rows = [('rocks', 'bfloat16', 8)]
+    rows = [('rocks', 'bfloat16', 8), ('pretrained', 'float32', 8)]
   for net, dtype, batch in rows:
     report.run(f'train {net} {dtype} batch {batch}', train_row, net, dtype, batch, args.quick,
                peak, need=10 if args.quick else 60)

@@ -1,9 +1,15 @@
 """The same networks in Keras 3 and PyTorch, built from a rockjax config: the peers that
 scripts/benchmark.py (CPU, Keras) and scripts/device_check.py (GPU, PyTorch) time beside rockjax.
 
-Each mirrors rockjax/models.py's ResidualCNN for the config's model section: a stem conv (ReLU and
-BatchNorm in the configured order) and 2x2 max-pool, then per stage a projection shortcut (conv +
-ReLU) beside `convs_per_stage` convs (each with ReLU; BatchNorm after all but the last), the sum
+EfficientNet-Lite (model.name=EfficientNetLite0/1/2) is built from the same block table as
+rockjax/models/efficientnet.py: a 3x3 stride-2 stem, MBConv blocks (1x1 expand, kxk depthwise, 1x1
+project; BatchNorm after each, ReLU6 after the first two; an identity skip where the shapes match),
+a 1x1 conv to 1280 channels, global average pooling, dropout and the classifier, with TensorFlow's
+'SAME' padding. Stochastic depth is left out of the peers (it does not change the work per step).
+
+Each mirrors rockjax/models/residual.py's ResidualCNN for the config's model section: a stem conv
+(ReLU and BatchNorm in the configured order) and 2x2 max-pool, then per stage a projection shortcut
+(conv + ReLU) beside `convs_per_stage` convs (each with ReLU; BatchNorm after all but the last), the sum
 batch-normalised and max-pooled, dropout between stages, global average pooling and a dense layer.
 A bias right before BatchNorm is left out, as rockjax does for conv-BN-ReLU. Parameter counts
 (BatchNorm statistics included) equal rockjax's; a test checks that for the shipped configs.
@@ -16,12 +22,70 @@ def _stages(m):
   return list(zip(m.widths, m.shortcut_kernels))
 
 
+def _is_efficientnet(model_config) -> bool:
+  return model_config.name.startswith('EfficientNetLite')
+
+
+def _efficientnet_blocks(model_config):
+  from rockjax.models import efficientnet
+  width, depth, _, _ = efficientnet.VARIANTS[model_config.name]
+  return efficientnet, efficientnet.block_specs(width, depth)
+
+
+def keras_efficientnet(model_config, size: int, num_classes: int, frozen=()):
+  """An uncompiled Keras EfficientNet-Lite of the config's variant. Its layers are named after
+  rockjax's top-level modules (stem_*, block_<i>_*, top_*), and those of the `frozen` modules are
+  not trainable (Keras then runs their BatchNorm in inference mode, as rockjax does)."""
+  import keras
+  from keras import layers
+  from rockjax.models import layers as rockjax_layers
+  m = model_config
+  net, blocks = _efficientnet_blocks(m)
+
+  def conv_bn(x, module, part, features, kernel=1, stride=1, act=True):
+    trainable = not rockjax_layers.is_frozen(module, tuple(frozen))
+    x = layers.Conv2D(features, kernel, stride, padding='same', use_bias=False,
+                      name=f'{module}_{part}_conv', trainable=trainable)(x)
+    x = layers.BatchNormalization(momentum=m.bn_momentum, epsilon=m.bn_epsilon,
+                                  name=f'{module}_{part}_bn', trainable=trainable)(x)
+    return layers.ReLU(6.0)(x) if act else x
+
+  def depthwise_bn(x, module, kernel, stride):
+    trainable = not rockjax_layers.is_frozen(module, tuple(frozen))
+    x = layers.DepthwiseConv2D(kernel, stride, padding='same', use_bias=False,
+                               name=f'{module}_depthwise_conv', trainable=trainable)(x)
+    x = layers.BatchNormalization(momentum=m.bn_momentum, epsilon=m.bn_epsilon,
+                                  name=f'{module}_depthwise_bn', trainable=trainable)(x)
+    return layers.ReLU(6.0)(x)
+
+  inputs = keras.Input((size, size, 3))
+  x = layers.Rescaling(1 / net.INPUT_STD, offset=-net.INPUT_MEAN / net.INPUT_STD)(inputs)
+  x = conv_bn(x, 'stem', 'stem', net.STEM_CHANNELS, 3, 2)
+  for i, (kernel, stride, expand, cin, out) in enumerate(blocks):
+    module = f'block_{i}'
+    y = conv_bn(x, module, 'expand', cin * expand) if expand != 1 else x
+    y = depthwise_bn(y, module, kernel, stride)
+    y = conv_bn(y, module, 'project', out, act=False)
+    x = layers.Add()([x, y]) if stride == 1 and cin == out else y
+  x = layers.GlobalAveragePooling2D()(conv_bn(x, 'top', 'top', net.TOP_CHANNELS))
+  if m.dropout:
+    x = layers.Dropout(m.dropout)(x)
+  return keras.Model(inputs, layers.Dense(num_classes)(x))
+
+
 def keras_model(model_config, size: int, num_classes: int, learning_rate: float = 1e-4,
-                adam_eps: float = 1e-7, metrics=()):
-  """A compiled Keras model (Adam, sparse cross-entropy on logits) of the config's ResidualCNN."""
+                adam_eps: float = 1e-7, metrics=(), frozen=()):
+  """A compiled Keras model (Adam, sparse cross-entropy on logits) of the config's ResidualCNN
+  (or EfficientNet-Lite, with the `frozen` modules not trainable)."""
   import keras
   from keras import layers
   m = model_config
+  if _is_efficientnet(m):
+    model = keras_efficientnet(m, size, num_classes, frozen)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate, epsilon=adam_eps),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=list(metrics))
+    return model
   he = keras.initializers.HeNormal()
   bn = lambda: layers.BatchNormalization(momentum=m.bn_momentum, epsilon=m.bn_epsilon)
 
@@ -54,11 +118,68 @@ def keras_model(model_config, size: int, num_classes: int, learning_rate: float 
   return model
 
 
+def torch_efficientnet(model_config, num_classes: int):
+  """A torch.nn.Module of the config's EfficientNet-Lite (float images in [0, 255], NCHW), with
+  TensorFlow's 'SAME' padding computed from each input's size."""
+  from torch import nn
+  m = model_config
+  net, blocks = _efficientnet_blocks(m)
+  momentum = 1.0 - m.bn_momentum
+
+  def same_pad(x, kernel, stride):
+    from rockjax.models.depthwise import same_padding
+    (top, bottom), (left, right) = (same_padding(x.shape[2], kernel, stride),
+                                    same_padding(x.shape[3], kernel, stride))
+    return nn.functional.pad(x, (left, right, top, bottom))
+
+  class ConvBN(nn.Module):
+    def __init__(self, cin, cout, kernel=1, stride=1, groups=1, act=True):
+      super().__init__()
+      self.kernel, self.stride, self.act = kernel, stride, act
+      self.conv = nn.Conv2d(cin, cout, kernel, stride, groups=groups, bias=False)
+      self.bn = nn.BatchNorm2d(cout, eps=m.bn_epsilon, momentum=momentum)
+
+    def forward(self, x):
+      x = self.bn(self.conv(same_pad(x, self.kernel, self.stride)))
+      return nn.functional.relu6(x) if self.act else x
+
+  class MBConv(nn.Module):
+    def __init__(self, kernel, stride, expand, cin, cout):
+      super().__init__()
+      mid = cin * expand
+      self.expand = ConvBN(cin, mid) if expand != 1 else nn.Identity()
+      self.depthwise = ConvBN(mid, mid, kernel, stride, groups=mid)
+      self.project = ConvBN(mid, cout, act=False)
+      self.skip = stride == 1 and cin == cout
+
+    def forward(self, x):
+      y = self.project(self.depthwise(self.expand(x)))
+      return x + y if self.skip else y
+
+  class Net(nn.Module):
+    def __init__(self):
+      super().__init__()
+      self.stem = ConvBN(3, net.STEM_CHANNELS, 3, 2)
+      self.blocks = nn.Sequential(*(MBConv(*spec) for spec in blocks))
+      self.top = ConvBN(blocks[-1][4], net.TOP_CHANNELS)
+      self.dropout = nn.Dropout(m.dropout)
+      self.head = nn.Linear(net.TOP_CHANNELS, num_classes)
+
+    def forward(self, images):
+      x = self.top(self.blocks(self.stem((images - net.INPUT_MEAN) / net.INPUT_STD)))
+      return self.head(self.dropout(x.mean(dim=(2, 3))))
+
+  return Net()
+
+
 def torch_model(model_config, num_classes: int):
-  """A torch.nn.Module of the config's ResidualCNN (NCHW in; use channels_last memory format)."""
+  """A torch.nn.Module of the config's ResidualCNN or EfficientNet-Lite (NCHW in; use
+  channels_last memory format)."""
   import torch
   from torch import nn
   m = model_config
+  if _is_efficientnet(m):
+    return torch_efficientnet(m, num_classes)
   momentum = 1.0 - m.bn_momentum  # PyTorch counts momentum the other way round
 
   class ConvAct(nn.Module):

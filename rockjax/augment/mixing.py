@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from rockjax.models import to_unit_range
+from rockjax.pixels import to_unit_range
 
 
 def enabled(mixup_alpha: float, cutmix_alpha: float) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import jax.numpy as jnp
 
-from rockjax import models
+from rockjax import pixels
 from rockjax.augment import device, host
 
 WHERE = ('host', 'device')  # augment.where
@@ -135,4 +135,4 @@ def augment_on_device(key, images, spec: Spec):
   if preset.device is None:
     raise ValueError(f'augment.preset={spec.preset!r} has no device implementation; device '
                      f'presets: {DEVICE_PRESETS} (use augment.where=host)')
-  return preset.device(key, models.to_unit_range(images, jnp.float32), spec)
+  return preset.device(key, pixels.to_unit_range(images, jnp.float32), spec)

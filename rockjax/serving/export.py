@@ -2,7 +2,9 @@
 
 The SavedModel's `serve` signature takes uint8 images [batch, H, W, 3] of the trained size (any batch
 size) and returns `probabilities` [batch, num_classes]. `model.json` beside it records the class
-names and the preprocessing a caller must apply (resize, interpolation, aspect, RGB).
+names and the preprocessing a caller must apply (resize, interpolation, aspect, RGB). The exported
+network always uses the standard convolution ops (conv_impl and depthwise_impl 'xla', the same
+parameters), whatever formulation the run trained with.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def _tensorflow():
 
 def export_saved_model(workdir: str, out_dir: str | None = None) -> str:
   tf, jax2tf = _tensorflow()
-  predictor = predictors.load_predictor(workdir)
+  predictor = predictors.load_predictor(workdir).with_standard_ops()
   out_dir = out_dir or os.path.join(workdir, 'export')
   size = predictor.image_size
   variables = jax.device_get(predictor.variables)

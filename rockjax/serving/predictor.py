@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from rockjax import configlib
+from rockjax import configlib, models
 from rockjax.data import folder
 from rockjax.errors import NoCheckpointError
 from rockjax.training import checkpointing, state as states, steps
@@ -76,6 +76,14 @@ class Predictor:
     config = ml_collections.ConfigDict(self.config.to_dict())
     config.test_time_flip = bool(enabled)
     return dataclasses.replace(self, config=config)
+
+  def with_standard_ops(self) -> 'Predictor':
+    """The same weights in a model computed with the standard convolution ops (model.conv_impl
+    and model.depthwise_impl 'xla'): what export writes, whatever the run trained with."""
+    config = ml_collections.ConfigDict(self.config.to_dict())
+    config.model.conv_impl = config.model.depthwise_impl = 'xla'
+    return dataclasses.replace(self, config=config,
+                               model=models.create_model(config.model, len(self.class_names)))
 
   def predict_fn(self):
     """(variables, images) -> probabilities, jittable and exportable (with the run's

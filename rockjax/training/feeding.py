@@ -18,24 +18,29 @@ returns the exact loss and accuracy over the validation set.
 
 from __future__ import annotations
 
+import types
+
 import jax
 import numpy as np
 
 from rockjax.augment import presets
 from rockjax.data import batching
 from rockjax.errors import ConfigError
-from rockjax.training import runtime, steps
+from rockjax.training import optim, runtime, steps
 
 
 def step_options(config, schedule, num_classes: int) -> dict:
   """The train step's keyword arguments for this config."""
+  on_images = not config.features.enabled  # cached features were augmented when computed
   return dict(schedule=schedule, seed=config.seed, label_smoothing=config.label_smoothing,
-              augment_spec=presets.device_spec(config.augment),
+              augment_spec=presets.device_spec(config.augment) if on_images else None,
               mixup_alpha=config.augment.mixup_alpha, cutmix_alpha=config.augment.cutmix_alpha,
-              num_classes=num_classes, ema_decay=config.ema_decay)
+              num_classes=num_classes, ema_decay=config.ema_decay,
+              frozen=optim.frozen_modules(config))
 
 
 def make_feed(config, rt: runtime.Runtime, dataset, schedule):
+  """The feed of images the config asks for (features.enabled: rockjax/training/features.py)."""
   if dataset.streamed:
     if config.data.where == 'device':
       raise ConfigError('config.data.where: the training set is streamed (data.in_memory), so it '
@@ -183,9 +188,10 @@ def resident_training_set(train, num_val: int, kfold: int) -> tuple[np.ndarray, 
 
 
 class DeviceFeed:
-  """data.where=device: the data sets resident on the devices; K steps per dispatch."""
+  """data.where=device: the data sets resident on the devices; K steps per dispatch. `apply_fn`
+  replaces the model's in the steps (the head alone, on features: rockjax/training/features.py)."""
 
-  def __init__(self, config, rt: runtime.Runtime, dataset, schedule):
+  def __init__(self, config, rt: runtime.Runtime, dataset, schedule, apply_fn=None):
     self.config, self.rt, self.dataset = config, rt, dataset
     train, val = dataset.train, dataset.val
     self.local_batch, self.per_device = batching.local_batch_sizes(
@@ -207,11 +213,19 @@ class DeviceFeed:
           'devices have room, or use --config.data.where=host')
     self.train_data = steps.replicate({'image': train_images, 'label': train_labels}, rt.mesh)
     self.val_data = steps.shard_batch(val_arrays, rt.mesh)
-    self.options = step_options(config, schedule, len(dataset.class_names))
+    self.options = dict(step_options(config, schedule, len(dataset.class_names)),
+                        apply_fn=apply_fn)
     self._compiled = {}
     self.p_eval = steps.pmap_resident_eval(
         rt.pmap_devices, num_batches=num_val_batches, per_device=val_arrays['image'].shape[1]
-        // num_val_batches, test_time_flip=config.test_time_flip)
+        // num_val_batches, test_time_flip=config.test_time_flip, apply_fn=apply_fn)
+
+  def replace_training_images(self, images: np.ndarray) -> None:
+    """New training inputs for the same labels (an augmented pass of cached features)."""
+    arrays = types.SimpleNamespace(images=images, labels=self.dataset.train.labels)
+    padded, _ = resident_training_set(arrays, len(self.dataset.val), self.config.data.kfold)
+    self.train_data = steps.replicate({'image': padded, 'label': self.train_data['label']},
+                                      self.rt.mesh)
 
   def _train_fn(self, num_steps: int):
     """One compiled function per number of steps in a dispatch (K, and the epoch's remainder)."""

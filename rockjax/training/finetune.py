@@ -1,4 +1,5 @@
-"""Fine-tuning: a new run starts from another run's best checkpoint (`init_from=WORKDIR`).
+"""Fine-tuning: a new run starts from another run's best checkpoint (`init_from=WORKDIR`), or from
+the weights shipped for its network (`model.pretrained=imagenet`, rockjax/pretrained/).
 
 The source run's parameters and BatchNorm statistics (their moving averages when it kept them, as
 its evaluation did) replace the fresh initialisation, parameter by parameter. The classifier head
@@ -25,7 +26,7 @@ import numpy as np
 from absl import logging
 from flax import traverse_util
 
-from rockjax import configlib, fileio
+from rockjax import configlib, fileio, pretrained
 from rockjax.errors import ConfigError, NoCheckpointError, WorkdirError
 from rockjax.training import checkpointing, optim, state as states
 
@@ -85,23 +86,58 @@ def _merged(target: dict, source: dict, what: str, keep_head: bool, source_dir: 
   return traverse_util.unflatten_dict(out)
 
 
-def initialise_from(config, state, class_names: list[str]):
-  """(the fresh `state` with the source run's weights, the provenance record for init.json)."""
-  source = load_source(config.init_from)
+def _check_frozen(config, state) -> None:
   top_level = set(state.params)
-  unknown = [m for m in optim.frozen_modules(config) if m not in top_level]
+  unknown = [m for m in optim.frozen_modules(config)
+             if m not in top_level and m != optim.FREEZE_ALL]
   if unknown:
     raise ConfigError(f'config.init_freeze: {unknown} are not modules of this model; its '
-                      f'top-level modules are {sorted(top_level)}')
-  keep_head = list(source['class_names']) == list(class_names)
-  params = _merged(state.params, source['variables']['params'], 'parameter', keep_head,
-                   source['workdir'])
-  batch_stats = _merged(state.batch_stats, source['variables']['batch_stats'],
-                        'BatchNorm statistic', keep_head, source['workdir'])
+                      f'top-level modules are {sorted(top_level)} (or \'{optim.FREEZE_ALL}\')')
+
+
+def _with_variables(state, variables: dict, keep_head: bool, source: str):
+  """`state` with the source's parameters and BatchNorm statistics (and their EMA copies)."""
+  params = _merged(state.params, variables['params'], 'parameter', keep_head, source)
+  batch_stats = _merged(state.batch_stats, variables['batch_stats'], 'BatchNorm statistic',
+                        keep_head, source)
   state = state.replace(params=params, batch_stats=batch_stats)
   if state.ema_params is not None:
     state = state.replace(ema_params=jax.tree.map(np.copy, params),
                           ema_batch_stats=jax.tree.map(np.copy, batch_stats))
+  return state
+
+
+def check_weights(config, cache_dir: str) -> None:
+  """Before a run claims its workdir: the shipped weights it starts from are there (converted into
+  the cache now if they were not), or a DependencyError says what to install."""
+  if config.model.pretrained:
+    pretrained.load(config.model, cache_dir)
+
+
+def initialise_pretrained(config, state, cache_dir: str):
+  """(the fresh `state` with the network's shipped weights, model.pretrained, and the provenance
+  record for init.json). The head is re-initialised for this run's classes."""
+  _check_frozen(config, state)
+  weights = pretrained.weights_file(config.model)
+  state = _with_variables(state, pretrained.load(config.model, cache_dir), keep_head=False,
+                          source=f'{config.model.pretrained} weights')
+  record = dict(pretrained=config.model.pretrained, network=config.model.name,
+                weights_distribution=weights.distribution, weights_sha256=weights.sha256,
+                weights_classes=weights.classes, head='re-initialised',
+                frozen=list(optim.frozen_modules(config)),
+                lr_multiplier=config.init_lr_multiplier)
+  logging.info('Starting from the %s weights of %s (%s); head re-initialised%s.',
+               config.model.pretrained, config.model.name, weights.distribution,
+               f'; frozen {record["frozen"]}' if record['frozen'] else '')
+  return state, record
+
+
+def initialise_from(config, state, class_names: list[str]):
+  """(the fresh `state` with the source run's weights, the provenance record for init.json)."""
+  source = load_source(config.init_from)
+  _check_frozen(config, state)
+  keep_head = list(source['class_names']) == list(class_names)
+  state = _with_variables(state, source['variables'], keep_head, source['workdir'])
   src_size, size = source['config'].data.image_size, config.data.image_size
   record = dict(source_workdir=source['workdir'], source_config_hash=source['config_hash'],
                 source_checkpoint_epoch=source['epoch'], source_class_names=source['class_names'],

@@ -20,8 +20,8 @@ from absl import logging
 from rockjax import configlib, models
 from rockjax.data import batching, dataset as datasets, synthetic
 from rockjax.errors import ConfigError, NonFiniteLossError
-from rockjax.training import (checkpointing, feeding, finetune, history, monitoring, optim,
-                              runtime, state as states, steps, workdir as workdirs)
+from rockjax.training import (checkpointing, features, feeding, finetune, history, monitoring,
+                              optim, runtime, state as states, steps, workdir as workdirs)
 
 
 @dataclasses.dataclass
@@ -64,6 +64,7 @@ class Context:
   dataset: datasets.Dataset
   steps_per_epoch: int
   num_params: int
+  model: object
   ckpt: checkpointing.Checkpointer
   log: history.History
 
@@ -72,6 +73,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """Trains per `config` into `workdir` (resuming if it holds a checkpoint); returns a summary."""
   configlib.validate(config)
   feeding.host_pipeline(config)  # TensorFlow, if this path needs it, before the workdir is claimed
+  finetune.check_weights(config, datasets.cache_dir(config.data))  # so are pretrained weights
   rt = runtime.make_runtime(config)
   with workdirs.claim(workdir, config, rt.is_main):  # one writer per workdir
     return _train(config, workdir, rt)
@@ -86,7 +88,8 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
                  loop.stop_reason or 'num_epochs', loop.epoch)
     ctx.ckpt.close()
     return summary(ctx, loop)
-  feed = feeding.make_feed(config, rt, dataset, schedule)
+  feed = (features.FeatureFeed(config, rt, dataset, schedule, ctx.model, workdir)
+          if config.features.enabled else feeding.make_feed(config, rt, dataset, schedule))
   monitor = monitoring.Monitor(workdir, enabled=rt.is_main)
   epoch_seconds = []
   try:
@@ -148,7 +151,8 @@ def initialise(config, workdir: str, rt: runtime.Runtime, dataset: datasets.Data
   if spe == 0:
     raise ConfigError(f'config.batch_size: {config.batch_size} exceeds the '
                       f'{len(dataset.train)} training images; lower it')
-  model = models.create_model(config.model, len(dataset.class_names), bn_axis_name=steps.AXIS)
+  model = models.create_model(config.model, len(dataset.class_names), bn_axis_name=steps.AXIS,
+                              frozen=optim.frozen_modules(config))
   schedule = optim.learning_rate_schedule(config, spe)
   state = states.create_train_state(model, optim.create_optimizer(config, schedule),
                                     jax.random.PRNGKey(config.seed), config.data.image_size,
@@ -161,11 +165,13 @@ def initialise(config, workdir: str, rt: runtime.Runtime, dataset: datasets.Data
   if rt.is_main:
     workdirs.check_free_space(workdir, state)
   ctx = Context(config=config, workdir=workdir, rt=rt, dataset=dataset, steps_per_epoch=spe,
-                num_params=int(num_params),
+                num_params=int(num_params), model=model,
                 ckpt=checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints')),
                 log=history.History(os.path.join(workdir, 'metrics.jsonl')))
-  if config.init_from and ctx.ckpt.latest_epoch() is None:  # a resumed run has its own weights
-    state, record = finetune.initialise_from(config, state, dataset.class_names)
+  if optim.starts_pretrained(config) and ctx.ckpt.latest_epoch() is None:  # else: its own
+    state, record = (finetune.initialise_from(config, state, dataset.class_names)
+                     if config.init_from else finetune.initialise_pretrained(
+                         config, state, datasets.cache_dir(config.data)))
     if rt.is_main:
       finetune.write_record(workdir, record)
   return ctx, steps.replicate(state, rt.mesh), schedule

@@ -15,6 +15,8 @@ import functools
 import jax
 import optax
 
+from rockjax import models
+
 SCHEDULES = ('constant', 'warmup_cosine', 'plateau')  # config.schedule
 
 
@@ -38,15 +40,15 @@ def _decay_mask(params):
 
 def create_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransformation:
   """Adam (AdamW when weight_decay > 0), optionally after global-norm gradient clipping. A run
-  fine-tuned from another (init_from) may freeze top-level modules (init_freeze: their updates are
-  zero) and scale the updates of the other pretrained ones (init_lr_multiplier); the classifier
-  head always trains at the full rate."""
+  fine-tuned from another (init_from) or from pretrained weights (model.pretrained) may freeze
+  top-level modules (init_freeze: their updates are zero) and scale the updates of the other
+  pretrained ones (init_lr_multiplier); the classifier head always trains at the full rate."""
   kw = dict(b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps)
   if config.weight_decay > 0:
     opt = optax.adamw(schedule, weight_decay=config.weight_decay, mask=_decay_mask, **kw)
   else:
     opt = optax.adam(schedule, **kw)
-  if config.init_from and (config.init_freeze or config.init_lr_multiplier != 1.0):
+  if starts_pretrained(config) and (frozen_modules(config) or config.init_lr_multiplier != 1.0):
     opt = optax.multi_transform(
         {'head': opt, 'pretrained': optax.chain(opt, optax.scale(config.init_lr_multiplier)),
          'frozen': optax.set_to_zero()},
@@ -56,19 +58,34 @@ def create_optimizer(config, schedule: optax.Schedule) -> optax.GradientTransfor
   return opt
 
 
-HEAD = 'Dense_0'  # the classifier layer of every model in rockjax/models.py
+HEAD = models.HEAD  # the classifier layer of every network (rockjax/models/layers.py)
+
+
+FREEZE_ALL = models.layers.FREEZE_ALL  # init_freeze: every module but the head
+is_frozen = models.layers.is_frozen
+
+
+def starts_pretrained(config) -> bool:
+  """Whether the run starts from trained weights: another run's (init_from) or shipped ones."""
+  return bool(config.init_from or config.model.pretrained)
 
 
 def frozen_modules(config) -> tuple[str, ...]:
-  """The top-level modules that config.init_freeze names (comma-separated)."""
-  return tuple(n.strip() for n in config.init_freeze.split(',') if n.strip())
+  """The top-level modules that config.init_freeze names (comma-separated names or first:last
+  ranges; 'all': every one but the head; implied by features.enabled) when the run starts from
+  trained weights; () otherwise."""
+  if not starts_pretrained(config):
+    return ()
+  if config.features.enabled:  # the head alone trains (rockjax/training/features.py)
+    return (FREEZE_ALL,)
+  return models.section.expand_frozen(config.model, config.init_freeze)
 
 
 def param_groups(params, frozen: tuple[str, ...]):
   """'head', 'frozen' or 'pretrained' for every parameter, by its top-level module."""
-  return {name: jax.tree.map(lambda _, g=('head' if name == HEAD else 'frozen' if name in frozen
-                                          else 'pretrained'): g, sub)
-          for name, sub in params.items()}
+  def group(name):
+    return 'head' if name == HEAD else 'frozen' if is_frozen(name, frozen) else 'pretrained'
+  return {name: jax.tree.map(lambda _, g=group(name): g, sub) for name, sub in params.items()}
 
 
 @dataclasses.dataclass

@@ -20,6 +20,7 @@ from jax import lax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from rockjax.augment import mixing, presets
+from rockjax.training import optim
 from rockjax.training.state import TrainState, ema_decay_at, ema_update, inference_variables
 
 AXIS = 'batch'
@@ -56,13 +57,19 @@ def device_dropout_key(seed: int, step) -> jax.Array:
 def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed: int,
                label_smoothing: float = 0.0, augment_spec: presets.Spec | None = None,
                mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, num_classes: int = 0,
-               ema_decay: float = 0.0) -> tuple[TrainState, dict]:
+               ema_decay: float = 0.0, frozen: tuple[str, ...] = (),
+               apply_fn: Callable | None = None) -> tuple[TrainState, dict]:
   """One optimisation step on this device's share of the global batch (run under pmap).
 
   `augment_spec` (augment.where=device) is applied to the images inside the step;
   `mixup_alpha` / `cutmix_alpha` > 0 blend pairs of examples (rockjax/augment/mixing.py);
-  `ema_decay` > 0 updates the state's moving averages of params and BatchNorm statistics.
+  `ema_decay` > 0 updates the state's moving averages of params and BatchNorm statistics;
+  `frozen` names top-level modules (init_freeze) whose parameters get no gradient: they are
+  constants to autodiff, so no backward pass runs for a frozen first part of the network (the
+  optimiser also leaves them as they are: rockjax/training/optim.py); `apply_fn` replaces the
+  state's (rockjax/training/features.py: the head alone, on cached features).
   """
+  apply_fn = apply_fn or state.apply_fn
   dropout_key = device_dropout_key(seed, state.step)
   images = batch['image']
   labels = batch['label']
@@ -77,7 +84,9 @@ def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed
     labels = jnp.argmax(targets, -1)  # accuracy counts the larger share of each mixed image
 
   def loss_fn(params):
-    logits, updates = state.apply_fn(
+    params = {name: lax.stop_gradient(p) if optim.is_frozen(name, frozen) else p
+              for name, p in params.items()}
+    logits, updates = apply_fn(
         {'params': params, 'batch_stats': state.batch_stats}, images, train=True,
         rngs={'dropout': dropout_key}, mutable=['batch_stats'])
     loss = cross_entropy(logits, targets, label_smoothing)
@@ -105,11 +114,11 @@ def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed
   return new_state, metrics
 
 
-def eval_step(state: TrainState, batch: dict, test_time_flip: bool = False
-              ) -> tuple[dict, jnp.ndarray]:
+def eval_step(state: TrainState, batch: dict, test_time_flip: bool = False,
+              apply_fn: Callable | None = None) -> tuple[dict, jnp.ndarray]:
   """Masked loss and accuracy sums over all devices, and this device's log class probabilities
   (of the EMA weights when kept; averaged with the mirror image under test_time_flip)."""
-  logits = class_log_probs(state.apply_fn, inference_variables(state), batch['image'],
+  logits = class_log_probs(apply_fn or state.apply_fn, inference_variables(state), batch['image'],
                            test_time_flip)
   mask = batch['mask']
   losses = cross_entropy(logits, batch['label'])
@@ -141,9 +150,10 @@ def pmap_train_step(devices: Sequence[jax.Device], **step_kwargs) -> Callable:
                   devices=devices)
 
 
-def pmap_eval_step(devices: Sequence[jax.Device], test_time_flip: bool = False) -> Callable:
-  return jax.pmap(functools.partial(eval_step, test_time_flip=test_time_flip), axis_name=AXIS,
-                  in_axes=(None, 0), out_axes=(None, 0), devices=devices)
+def pmap_eval_step(devices: Sequence[jax.Device], test_time_flip: bool = False,
+                   apply_fn: Callable | None = None) -> Callable:
+  return jax.pmap(functools.partial(eval_step, test_time_flip=test_time_flip, apply_fn=apply_fn),
+                  axis_name=AXIS, in_axes=(None, 0), out_axes=(None, 0), devices=devices)
 
 
 # Several steps per dispatch: a small CNN step on an accelerator takes well under a millisecond, so
@@ -182,13 +192,13 @@ def resident_train_steps(state: TrainState, data: dict, order: jnp.ndarray, firs
 
 
 def resident_eval(state: TrainState, data: dict, *, num_batches: int, per_device: int,
-                  test_time_flip: bool = False) -> dict:
+                  test_time_flip: bool = False, apply_fn: Callable | None = None) -> dict:
   """eval_step over every batch of this device's resident (padded, masked) evaluation arrays;
   per-batch metric sums stacked [num_batches], summed on the host like the host path's."""
   def one(_, b):
     batch = {key: lax.dynamic_slice_in_dim(value, b * per_device, per_device)
              for key, value in data.items()}
-    return None, eval_step(state, batch, test_time_flip)[0]
+    return None, eval_step(state, batch, test_time_flip, apply_fn)[0]
   return scan(one, None, jnp.arange(num_batches))[1]
 
 

@@ -9,7 +9,7 @@ from rockjax import configlib
 from helpers import ROOT, tiny_config
 
 CONFIGS = ['configs/residual.py', 'configs/baseline.py', 'configs/rocks.py', 'configs/pretrain.py',
-           'configs/finetune.py']
+           'configs/finetune.py', 'configs/pretrained.py', 'configs/pretrained_features.py']
 # What a config leaves to the command line (a placeholder), with a value that satisfies it.
 REQUIRED = {'configs/pretrain.py': ('data.dir', '/photos'),
             'configs/finetune.py': ('init_from', 'runs/pretrain')}
@@ -162,3 +162,19 @@ def test_pretrain_and_finetune_are_the_recommended_recipe_but_for_their_fields(p
   config = configlib.load_config_file(os.path.join(ROOT, path))
   assert set(configlib.differences(rocks, config)) == expected
   assert (config.init_from is None) == (path == 'configs/finetune.py')
+
+
+def test_the_fast_mode_is_the_pretrained_recipe_with_its_head_alone_on_cached_features():
+  recipe = configlib.load_config_file(os.path.join(ROOT, 'configs/pretrained.py'))
+  fast = configlib.load_config_file(os.path.join(ROOT, 'configs/pretrained_features.py'))
+  assert set(configlib.differences(recipe, fast)) == {
+      'features.enabled', 'init_freeze', 'test_time_flip', 'num_epochs', 'batch_size',
+      'data.image_size'}
+  assert recipe.model.name == fast.model.name == 'EfficientNetLite0'
+  assert recipe.model.pretrained == fast.model.pretrained == 'imagenet'
+
+
+def test_every_config_file_is_listed_here():
+  shipped = {f'configs/{name}' for name in os.listdir(os.path.join(ROOT, 'configs'))
+             if name.endswith('.py')}
+  assert shipped == set(CONFIGS)

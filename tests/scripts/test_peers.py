@@ -18,14 +18,14 @@ def rockjax_params(model_config, size, num_classes=7):
   return sum(v.size for v in jax.tree.leaves(variables))
 
 
-@pytest.mark.parametrize('name,size', [('residual', 32), ('rocks', 96)])
+@pytest.mark.parametrize('name,size', [('residual', 32), ('rocks', 96), ('pretrained', 64)])
 def test_keras_peer_has_rockjax_s_parameters(name, size):
   config = configlib.load_config_file(os.path.join(ROOT, 'configs', f'{name}.py'))
   assert peers.keras_model(config.model, size, 7).count_params() == rockjax_params(
       config.model, size)
 
 
-@pytest.mark.parametrize('name', ['residual', 'rocks'])
+@pytest.mark.parametrize('name', ['residual', 'rocks', 'pretrained'])
 def test_pytorch_peer_has_rockjax_s_parameters(name):
   torch = pytest.importorskip('torch')
   config = configlib.load_config_file(os.path.join(ROOT, 'configs', f'{name}.py'))
@@ -33,3 +33,12 @@ def test_pytorch_peer_has_rockjax_s_parameters(name):
   assert peers.torch_num_params(net) == rockjax_params(config.model, 32)
   out = net(torch.zeros(2, 3, 32, 32))
   assert tuple(out.shape) == (2, 7)
+
+
+def test_the_keras_peer_freezes_the_same_modules():
+  config = configlib.load_config_file(os.path.join(ROOT, 'configs', 'pretrained.py'))
+  model = peers.keras_model(config.model, 64, 7, frozen=('stem', 'block_0'))
+  frozen = sorted({layer.name.split('_')[0] + ('_' + layer.name.split('_')[1]
+                                               if layer.name.startswith('block_') else '')
+                   for layer in model.layers if layer.weights and not layer.trainable})
+  assert frozen == ['block_0', 'stem']

@@ -71,3 +71,27 @@ def test_predictor_gives_the_same_probabilities_in_any_batching(run):
   assert predictor.probabilities(images[:0]).shape == (0, len(predictor.class_names))
   with pytest.raises(ValueError, match='expected images of shape'):
     predictor.probabilities(images[:, :8])
+
+
+def test_the_standard_ops_model_gives_the_same_probabilities():
+  """Export writes the standard ops (grouped convolution for depthwise, conv for 1x1) whatever
+  the run trained with; the probabilities do not change."""
+  import jax
+  import ml_collections
+  from rockjax import configlib, models
+  config = configlib.base_config()
+  config.model.name, config.data.image_size = 'EfficientNetLite0', 32
+  model = models.create_model(config.model, 3)
+  images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+  variables = jax.jit(lambda: model.init(jax.random.PRNGKey(0), images, train=False))()
+  predictor = inference.Predictor(config=ml_collections.ConfigDict(config.to_dict()),
+                                  class_names=['a', 'b', 'c'], model=model, variables=variables,
+                                  epoch=1)
+  standard = predictor.with_standard_ops()
+  assert standard.config.model.depthwise_impl == 'xla' and predictor.config.model.conv_impl == 'auto'
+  np.testing.assert_allclose(standard.probabilities(images), predictor.probabilities(images),
+                             atol=1e-5)
+  jaxpr = str(jax.make_jaxpr(lambda x: standard.predict_fn()(variables, x))(images))
+  assert 'feature_group_count=96' in jaxpr  # block_1's depthwise conv, one op
+  plain = str(jax.make_jaxpr(lambda x: predictor.predict_fn()(variables, x))(images))
+  assert 'feature_group_count=96' not in plain  # trained with the shifted multiply-adds (CPU)

@@ -92,6 +92,35 @@ def test_a_different_architecture_is_one_error_naming_the_parameter(run, tmp_pat
                              fresh_state(config, 4), ['a'])
   with pytest.raises(errors.ConfigError, match='init_freeze'):
     tiny_config(init_freeze='ConvAct_0')  # nothing to freeze without init_from
+  with pytest.raises(errors.ConfigError, match='both name the starting weights'):
+    tiny_config(init_from=workdir, model__name='EfficientNetLite0', model__pretrained='imagenet',
+                data__image_size=32)
+
+
+def test_starting_from_the_imagenet_weights(tmp_path):
+  """EfficientNet-Lite0 from its ImageNet weights: every weight but the head's is ImageNet's, the
+  frozen modules stay so (parameters and statistics), and the rest train."""
+  from rockjax import pretrained
+  photos = three_class_folder(tmp_path / 'photos')
+  config = tiny_config(num_epochs=1, batch_size=12, data__dir=photos, data__image_size=32,
+                       model__name='EfficientNetLite0', model__pretrained='imagenet',
+                       init_freeze='stem,block_0', model__dropout=0.2)
+  target = str(tmp_path / 'tuned')
+  summary = loop.train_and_evaluate(config, target)
+  assert summary['epochs'] == 1 and np.isfinite(summary['final_val_accuracy'])
+  record = json.load(open(os.path.join(target, 'init.json')))
+  assert record['pretrained'] == 'imagenet' and record['head'] == 're-initialised'
+  assert record['weights_sha256'] == pretrained.weights_file(config.model).sha256
+  imagenet = pretrained.load(config.model, os.environ['ROCKJAX_CACHE_DIR'])
+  tuned = source_variables(target)
+  for collection in ('params', 'batch_stats'):
+    got, want = flat(tuned[collection]), flat(imagenet[collection])
+    for name in want:
+      if name.startswith(('stem/', 'block_0/')):
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+  got, want = flat(tuned['params']), flat(imagenet['params'])
+  assert got['Dense_0/kernel'].shape == (1280, 3)
+  assert not np.array_equal(got['block_15/project/kernel'], want['block_15/project/kernel'])
 
 
 def test_fine_tuning_trains_frozen_modules_stay_and_resume_needs_no_source(run, tmp_path):
@@ -106,11 +135,14 @@ def test_fine_tuning_trains_frozen_modules_stay_and_resume_needs_no_source(run, 
   assert summary['epochs'] == 1
   record = json.load(open(os.path.join(target, 'init.json')))
   assert record['frozen'] == ['ConvAct_0'] and record['source_image_size'] == 16
-  tuned = flat(source_variables(target)['params'])
-  source = flat(source_variables(source_dir)['params'])
+  tuned_variables, source_variables_ = source_variables(target), source_variables(source_dir)
+  tuned, source = flat(tuned_variables['params']), flat(source_variables_['params'])
   for name in tuned:
     if name.startswith('ConvAct_0'):
       np.testing.assert_array_equal(tuned[name], source[name], err_msg=name)
+  # A frozen module is a fixed function: its BatchNorm keeps the source's running statistics.
+  for name, value in flat(source_variables_['batch_stats']['ConvAct_0']).items():
+    np.testing.assert_array_equal(flat(tuned_variables['batch_stats']['ConvAct_0'])[name], value)
   assert not np.array_equal(tuned['ResidualStage_1/ConvAct_0/Conv_0/kernel'],
                             source['ResidualStage_1/ConvAct_0/Conv_0/kernel'])
   # The run is self-contained: with the source gone, it resumes and evaluates.
