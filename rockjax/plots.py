@@ -57,22 +57,29 @@ def augmentation_preview(originals: list[np.ndarray], class_names: list[str],
   return image_grid(rows, class_names, path, col_labels=cols)
 
 
-def training_curves(records: list[dict], path: str, best_epoch: int | None = None) -> str:
-  """Train and val loss and accuracy per epoch, the best epoch marked."""
+def training_curves(records: list[dict], path: str, best_epoch: int | None = None,
+                    best_accuracy: float | None = None) -> str:
+  """Train and val loss and accuracy per epoch, the best epoch marked.
+
+  Any epoch may be missing from `records` (a damaged or deleted metrics.jsonl): the best epoch's
+  accuracy is `best_accuracy` (the loop state's) when given, else its record's, else only its line."""
   epochs = [r['epoch'] for r in records]
   fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
-  ax_loss.plot(epochs, [r['train_loss'] for r in records], label='train')
-  ax_loss.plot(epochs, [r['val_loss'] for r in records], label='val')
+  ax_loss.plot(epochs, [r['train_loss'] for r in records], '.-', label='train')
+  ax_loss.plot(epochs, [r['val_loss'] for r in records], '.-', label='val')
   ax_loss.set(xlabel='epoch', ylabel='loss', title='loss')
-  ax_acc.plot(epochs, [100 * r['train_accuracy'] for r in records], label='train')
-  ax_acc.plot(epochs, [100 * r['val_accuracy'] for r in records], label='val')
+  ax_acc.plot(epochs, [100 * r['train_accuracy'] for r in records], '.-', label='train')
+  ax_acc.plot(epochs, [100 * r['val_accuracy'] for r in records], '.-', label='val')
   ax_acc.set(xlabel='epoch', ylabel='accuracy (%)', title='accuracy')
   if best_epoch:
-    best = next(r for r in records if r['epoch'] == best_epoch)
+    if best_accuracy is None:
+      best_accuracy = next((r['val_accuracy'] for r in records if r['epoch'] == best_epoch), None)
     for ax in (ax_loss, ax_acc):
-      ax.axvline(best_epoch, color='grey', linestyle=':', linewidth=1)
-    ax_acc.plot([best_epoch], [100 * best['val_accuracy']], 'k*', markersize=10,
-                label=f'best {100 * best["val_accuracy"]:.1f}% @ {best_epoch}')
+      ax.axvline(best_epoch, color='grey', linestyle=':', linewidth=1,
+                 label=None if best_accuracy is not None or ax is ax_loss else f'best @ {best_epoch}')
+    if best_accuracy is not None:
+      ax_acc.plot([best_epoch], [100 * best_accuracy], 'k*', markersize=10,
+                  label=f'best {100 * best_accuracy:.1f}% @ {best_epoch}')
   for ax in (ax_loss, ax_acc):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -55,6 +55,7 @@ class History:
 
     With unreadable lines, the original file is first kept aside, with a warning."""
     if not os.path.exists(self.path):
+      self._report_missing(epoch, set())
       return
     records, bad = self.load()
     if bad:
@@ -64,17 +65,40 @@ class History:
                       'and rebuilt from its %d readable record(s).', self.path, bad[:20], aside,
                       len(records))
     by_epoch = {r['epoch']: r for r in records if r['epoch'] <= epoch}  # the last of duplicates
+    self._report_missing(epoch, set(by_epoch))
     tmp = f'{self.path}.tmp'
     with open(tmp, 'w') as f:
       for e in sorted(by_epoch):
         f.write(json.dumps(by_epoch[e]) + '\n')
     os.replace(tmp, self.path)
 
+  def _report_missing(self, epoch: int, present: set) -> None:
+    """One line naming the finished epochs that no record holds (nothing else can rebuild them:
+    the checkpoints keep the weights and the best epoch, not each epoch's metrics)."""
+    missing = [e for e in range(1, epoch + 1) if e not in present]
+    if missing:
+      logging.warning('%s has no record of finished epoch(s) %s; their metrics cannot be recovered '
+                      '(the checkpoints keep the weights and the best epoch, not per-epoch metrics), '
+                      'so metrics.jsonl and curves.png go on without them.', self.path,
+                      compact_ranges(missing))
+
   def append(self, record: dict) -> None:
     with open(self.path, 'a') as f:
       f.write(json.dumps(record) + '\n')
       f.flush()
       os.fsync(f.fileno())
+
+
+def compact_ranges(numbers: list[int]) -> str:
+  """[1, 2, 3, 5] -> '1-3, 5'."""
+  parts, start = [], None
+  for i, n in enumerate(numbers):
+    if start is None:
+      start = n
+    if i + 1 == len(numbers) or numbers[i + 1] != n + 1:
+      parts.append(str(start) if start == n else f'{start}-{n}')
+      start = None
+  return ', '.join(parts)
 
 
 def format_duration(seconds: float) -> str:

@@ -76,7 +76,8 @@ class Monitor:
       self._writer.scalars(record['epoch'], {scalar_tag(k): record[k] for k in SCALARS
                                              if record.get(k) is not None})
     plots.training_curves(records, os.path.join(self.workdir, 'curves.png'),
-                          best_epoch=record.get('best_epoch'))
+                          best_epoch=record.get('best_epoch'),
+                          best_accuracy=record.get('best_val_accuracy'))
 
   def close(self) -> None:
     if self._writer is not None:

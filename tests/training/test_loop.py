@@ -229,6 +229,31 @@ def test_a_damaged_line_in_metrics_is_kept_aside_and_no_epoch_is_lost(tmp_path):
   assert len(aside) == 1 and (tmp_path / aside[0]).read_text().splitlines() == damaged
 
 
+@pytest.mark.parametrize('damage_kind', ['deleted', 'best line damaged'])
+def test_a_lost_best_epoch_record_does_not_crash_the_resume(tmp_path, monkeypatch, caplog,
+                                                            damage_kind):
+  """curves.png looked the best epoch's record up with next() and no default: with that record
+  gone, every rerun trained one epoch, saved it and died with StopIteration."""
+  update = optim.EarlyStopping.update
+  monkeypatch.setattr(optim.EarlyStopping, 'update',  # epoch 1 stays the best
+                      lambda self, epoch, accuracy: update(self, epoch, 0.9 if epoch == 1 else 0.1))
+  loop.train_and_evaluate(tiny_config(num_epochs=2), str(tmp_path))
+  path = tmp_path / 'metrics.jsonl'
+  if damage_kind == 'deleted':
+    path.unlink()
+  else:
+    lines = path.read_text().splitlines()
+    path.write_text('\n'.join(['{"cut', lines[1]]) + '\n')
+  os.remove(tmp_path / 'curves.png')
+  with caplog.at_level('WARNING'):
+    summary = loop.train_and_evaluate(tiny_config(num_epochs=3), str(tmp_path))
+  assert summary['epochs'] == 3 and summary['best_epoch'] == 1
+  assert summary['best_val_accuracy'] == pytest.approx(0.9)
+  assert [r['epoch'] for r in records(tmp_path)] == ([3] if damage_kind == 'deleted' else [2, 3])
+  assert f'no record of finished epoch(s) {"1-2" if damage_kind == "deleted" else "1"}' in caplog.text
+  assert os.path.getsize(tmp_path / 'curves.png') > 0
+
+
 def test_a_damaged_latest_checkpoint_resumes_from_the_newest_that_restores(tmp_path, monkeypatch):
   # Epoch 1 counts as the best, so two checkpoints are kept: the best (1) and the latest (3).
   update = optim.EarlyStopping.update
