@@ -270,6 +270,8 @@ def load_dataset(config, workdir: str | None = None, write: bool = True) -> Data
   else:
     train, val, test, report, split_info = _from_one_folder(root, data_config, config.seed,
                                                             options, cache, split_path)
+  if workdir:
+    splits.check_class_names(workdir, train.class_names)
   split_lists = dict(train=train.paths, val=val.paths)  # saved whole: data.exclude is re-applied
   split_lists.update({'test': test.paths} if test is not None else {})
   if data_config.exclude:

@@ -3,10 +3,14 @@
 `assign_groups` puts every group of examples (a photo and its duplicates; by default each example is
 its own group) into one bin, so that each bin's class counts track its target fraction. It serves
 the test split carved off first (`carve_test`), the train/val split (fractions 1 - f, f) and k-fold
-cross-validation (k equal fractions).
+cross-validation (k equal fractions). `warn_about_classes` and `check_class_names` guard the class
+lists the splits carry.
 """
 
 from __future__ import annotations
+
+import json
+import os
 
 import numpy as np
 from absl import logging
@@ -116,3 +120,19 @@ def warn_about_classes(class_names, train_labels, val_labels, test_labels=None) 
     missing = [n for n, c in zip(class_names, counts) if c == 0]
     if missing:
       logging.warning('No %s image of class(es) %s: %s; %s.', what, missing, consequence, fix)
+
+
+def check_class_names(workdir: str, class_names: list[str]) -> None:
+  """Refuses classes other than the run's: label i names the i-th class, so a renamed, added or
+  removed class folder would silently relabel every image of the classes after it."""
+  path = os.path.join(workdir, 'class_names.json')
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    saved = json.load(f)
+  if list(saved) != list(class_names):
+    raise DataError(f'the data folder now has classes {list(class_names)}, but the run in '
+                    f'{workdir!r} was made with {list(saved)} ({path}); a label is a class\'s '
+                    f'position in that list, so this run cannot use these folders. Train in a new '
+                    f'workdir (with --config.init_from={workdir} to start from this run\'s weights), '
+                    f'or restore the old folder names')

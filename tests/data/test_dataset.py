@@ -183,3 +183,22 @@ def test_more_folds_than_images_is_refused_before_any_fold_trains(tmp_path):
   assert not os.path.exists(tmp_path / 'w')
   ds = datasets.load_dataset(tiny_config(data__kfold=24, data__fold=23))  # one image per class
   assert len(ds.val) == 4
+
+
+def test_a_renamed_class_folder_is_refused_not_relabelled(tmp_path):
+  """Resume used to rewrite class_names.json to the new list: every label after the renamed class
+  shifted, and the run went on training basalt photos as label 0 of another list."""
+  root = photo_folder(tmp_path / 'photos')
+  workdir = str(tmp_path / 'w')
+  datasets.load_dataset(tiny_config(data__dir=root), workdir)
+  saved = (tmp_path / 'w' / 'class_names.json').read_text()
+  os.rename(os.path.join(root, 'basalt'), os.path.join(root, 'zeolite'))
+  for write in (True, False):  # training's resume, and eval (which never writes)
+    with pytest.raises(errors.DataError) as caught:
+      datasets.load_dataset(tiny_config(data__dir=root), workdir, write=write)
+    message = str(caught.value)
+    assert "['granite', 'marble', 'zeolite']" in message
+    assert "['basalt', 'granite', 'marble']" in message and 'init_from' in message
+    assert '\n' not in message
+  assert (tmp_path / 'w' / 'class_names.json').read_text() == saved
+  datasets.load_dataset(tiny_config(data__dir=root), str(tmp_path / 'fresh'))  # a new workdir is fine
