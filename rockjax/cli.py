@@ -112,8 +112,10 @@ def predict(config, workdir: str, inputs: list[str]) -> str:
   if not inputs:
     raise DataError('--mode=predict needs --inputs=PATH[,PATH...] (files, folders or globs)')
   summary = predicting.predict_workdir(workdir, inputs, config.predict)
+  skipped = ', '.join(f'{n} {reason.replace("_", " ")}'
+                      for reason, n in summary['skipped_by_reason'].items())
   text = (f'{summary["num_predicted"]} predictions in {summary["predictions"]} '
-          f'({summary["num_skipped"]} unreadable file(s) skipped)')
+          f'(skipped {summary["num_skipped"]}{": " + skipped if skipped else ""})')
   if 'batch1_p50_ms' in summary:
     text += (f'\nbatch-1 latency p50 {summary["batch1_p50_ms"]:.2f} ms, p99 '
              f'{summary["batch1_p99_ms"]:.2f} ms; {summary["throughput_images_per_s"]:.0f} '

@@ -1,7 +1,9 @@
 """`--mode=predict`: class probabilities for new images, and how fast the model answers.
 
-Inputs are files, folders (searched recursively) or glob patterns. Unreadable files are skipped with
-a logged reason. Writes `<workdir>/predictions.csv` (file, predicted class, probability of every
+Inputs are files, folders (searched recursively) or glob patterns. Every input that is not predicted
+is accounted for, with its reason: named but not found, a pattern or folder that matched nothing, not
+an image, unreadable. Missing inputs make the exit status non-zero (after the others are written)
+unless `predict.allow_missing` is set. Writes `<workdir>/predictions.csv` (file, predicted class, probability of every
 class) and reports batch-1 latency (p50, p99) and batched throughput on this machine.
 """
 
@@ -40,15 +42,26 @@ def read_list_files(specs: list[str]) -> list[str]:
   return out
 
 
-def expand_inputs(specs: list[str], extensions) -> list[str]:
-  """Files named directly, image files under folders (recursively), glob matches, and the paths
-  that `@FILE` list files name; sorted."""
-  found = []
+NOT_FOUND = 'not_found'  # a named path that does not exist
+MATCHED_NOTHING = 'matched_nothing'  # a pattern, or a folder, that holds no image file
+
+
+class MissingInputsError(DataError):
+  """Named inputs were not found; the predictions of the others are written all the same."""
+
+
+def find_inputs(specs: list[str], extensions) -> tuple[list[str], list[tuple[str, str]]]:
+  """(the image files the inputs name, sorted; every input that names none, with its reason).
+
+  Inputs are files named directly, folders (searched recursively for image files), glob patterns
+  and the paths that `@FILE` list files name."""
+  found, missing = [], []
   for spec in read_list_files(specs):
     spec = os.path.expanduser(spec.strip())
     if not spec:
       continue
     matches = sorted(glob.glob(spec, recursive=True)) if glob.has_magic(spec) else [spec]
+    before = len(found)
     for path in matches:
       if os.path.isdir(path):
         for dirpath, dirnames, filenames in os.walk(path):
@@ -57,10 +70,30 @@ def expand_inputs(specs: list[str], extensions) -> list[str]:
                     if not f.startswith('.') and os.path.splitext(f)[1].lower() in extensions]
       elif os.path.exists(path):
         found.append(path)
-  unique = sorted(dict.fromkeys(os.path.abspath(p) for p in found))
-  if not unique:
-    raise NoInputsError(f'--inputs {specs} matched no image file')
-  return unique
+    if len(found) == before:
+      missing.append((spec, MATCHED_NOTHING if matches and os.path.exists(matches[0])
+                      or glob.has_magic(spec) else NOT_FOUND))
+  return sorted(dict.fromkeys(os.path.abspath(p) for p in found)), missing
+
+
+def expand_inputs(specs: list[str], extensions) -> list[str]:
+  """The image files the inputs name, sorted (`find_inputs`); none at all is an error."""
+  paths, missing = find_inputs(specs, extensions)
+  if not paths:
+    raise NoInputsError(f'--inputs {specs} matched no image file'
+                        + (f' ({describe_missing(missing)})' if missing else ''))
+  return paths
+
+
+def describe_missing(missing: list[tuple[str, str]], shown: int = 5) -> str:
+  """'2 not found: a.png, b.png; 1 matched nothing: c*.png' (at most `shown` names per reason)."""
+  parts = []
+  for reason in (NOT_FOUND, MATCHED_NOTHING):
+    names = [spec for spec, r in missing if r == reason]
+    if names:
+      more = f' and {len(names) - shown} more' if len(names) > shown else ''
+      parts.append(f'{len(names)} {reason.replace("_", " ")}: {", ".join(names[:shown])}{more}')
+  return '; '.join(parts)
 
 
 def read_inputs(paths: list[str], options: folder.ReadOptions):
@@ -112,9 +145,15 @@ def write_csv(path: str, files: list[str], probabilities: np.ndarray, class_name
 def predict_workdir(workdir: str, inputs: list[str], predict_config) -> dict:
   predictor = predictors.load_predictor(workdir)
   options = predictor.read_options
-  paths = expand_inputs(inputs, options.extensions)
+  paths, missing = find_inputs(inputs, options.extensions)
+  if not paths:
+    raise NoInputsError(f'--inputs {inputs} matched no image file'
+                        + (f' ({describe_missing(missing)})' if missing else ''))
+  for spec, reason in missing:
+    logging.warning('Input %r: %s.', spec, reason.replace('_', ' '))
   start = time.perf_counter()
   images, good, skipped = read_inputs(paths, options)
+  skipped = [(spec, reason, '') for spec, reason in missing] + skipped
   read_seconds = time.perf_counter() - start
   if not good:
     raise NoInputsError(f'none of the {len(paths)} input file(s) could be read as an image')
@@ -132,9 +171,17 @@ def predict_workdir(workdir: str, inputs: list[str], predict_config) -> dict:
                  skipped=[dict(path=p, reason=r, detail=d) for p, r, d in skipped],
                  read_seconds=read_seconds, predictions=out, checkpoint_epoch=predictor.epoch,
                  **speed)
-  logging.info('Predicted %d image(s) (skipped %d) into %s.', len(good), len(skipped), out)
+  summary['skipped_by_reason'] = by_reason = {}
+  for _, reason, _ in skipped:
+    by_reason[reason] = by_reason.get(reason, 0) + 1
+  logging.info('Predicted %d image(s) into %s; skipped %d%s.', len(good), out, len(skipped),
+               f' {by_reason}' if skipped else '')
   if speed:
     logging.info('Speed on this machine: batch-1 latency p50 %.2f ms, p99 %.2f ms; %.0f images/s '
                  'at batch %d.', speed['batch1_p50_ms'], speed['batch1_p99_ms'],
                  speed['throughput_images_per_s'], speed['throughput_batch_size'])
+  if missing and not predict_config.allow_missing:
+    raise MissingInputsError(
+        f'{len(good)} prediction(s) written to {out}, but {describe_missing(missing)}; pass '
+        f'--config.predict.allow_missing=True to accept missing inputs')
   return summary

@@ -72,3 +72,43 @@ def test_a_list_file_names_inputs_with_commas(tmp_path):
   assert predict.expand_inputs([f'@{listing}'], ('.png',)) == sorted([odd, plain])
   with pytest.raises(predict.DataError, match='cannot read the list file'):
     predict.expand_inputs([f'@{tmp_path / "missing.txt"}'], ('.png',))
+
+
+def test_every_input_that_is_not_predicted_is_accounted_for(run, tmp_path):
+  """`good.png,typo.png,nomatch*.png` used to predict 1 image, report 'skipped 0' and exit 0."""
+  import ml_collections
+  config, workdir, _ = run
+  good = write_image(str(tmp_path / 'good.png'))
+  (tmp_path / 'empty').mkdir()
+  (tmp_path / 'notes.png').write_text('not an image')
+  listing = tmp_path / 'list.txt'
+  listing.write_text(f'{good}\n{tmp_path / "gone.png"}\n')
+  inputs = [good, str(tmp_path / 'typo.png'), str(tmp_path / 'nomatch*.png'),
+            str(tmp_path / 'empty'), str(tmp_path / 'notes.png'), f'@{listing}']
+  predict_config = ml_collections.ConfigDict(dict(config.predict.to_dict(), latency_runs=0,
+                                                  output_dir=str(tmp_path / 'out')))
+  with pytest.raises(predict.MissingInputsError) as caught:
+    predict.predict_workdir(workdir, inputs, predict_config)
+  message = str(caught.value)
+  assert '2 not found: ' in message and 'typo.png' in message and 'gone.png' in message
+  assert '2 matched nothing: ' in message and 'nomatch*.png' in message
+  assert 'predict.allow_missing' in message and '\n' not in message
+  with open(tmp_path / 'out' / 'predictions.csv') as f:  # the readable one is still predicted
+    assert [r['file'] for r in csv.DictReader(f)] == [good]
+  predict_config.allow_missing = True
+  summary = predict.predict_workdir(workdir, inputs, predict_config)
+  assert summary['num_predicted'] == 1 and summary['num_skipped'] == 5
+  assert summary['skipped_by_reason'] == {'not_found': 2, 'matched_nothing': 2, 'not_an_image': 1}
+  assert {s['path'] for s in summary['skipped'] if s['reason'] == 'not_found'} == {
+      str(tmp_path / 'typo.png'), str(tmp_path / 'gone.png')}
+
+
+def test_cli_predict_with_a_missing_input_exits_non_zero(run, tmp_path):
+  from helpers import run_main
+  _, workdir, _ = run
+  good = write_image(str(tmp_path / 'good.png'))
+  result = run_main('--config=configs/residual.py', '--mode=predict', f'--workdir={workdir}',
+                    f'--inputs={good},{tmp_path / "typo.png"}', '--config.predict.latency_runs=0',
+                    f'--config.predict.output_dir={tmp_path}')
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert 'error: 1 prediction(s) written' in result.stderr and 'typo.png' in result.stderr
