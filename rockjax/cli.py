@@ -7,14 +7,16 @@ names to them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import sys
 
 from absl import flags, logging
 
 from rockjax import configlib, fileio, logs
-from rockjax.errors import DataError, UserError
+from rockjax.errors import DataError, Interrupted, Terminated, UserError
 
 USER_ERROR_STATUS = 2
 
@@ -59,17 +61,49 @@ def run_script(fn, *args) -> int:
     return user_error_status(e)
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+  """SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread, as Ctrl-C does, so both
+  unwind the same way: pending checkpoint saves finish and the workdir lock is released."""
+  def handler(signum, frame):
+    raise Terminated()
+  try:
+    previous = signal.signal(signal.SIGTERM, handler)
+  except ValueError:  # not the main thread: leave signals alone
+    yield
+    return
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_status(e: BaseException) -> int:
+  """Ctrl-C or SIGTERM as one line on stderr (no traceback); 130 or 143, as shells report them."""
+  if isinstance(e, Interrupted):
+    print(f'error: {e}', file=sys.stderr)
+    return e.status
+  terminated = isinstance(e, Terminated)
+  print(f'error: {"terminated (SIGTERM)" if terminated else "interrupted"}; rerun the same '
+        'command (training resumes from its latest checkpoint)', file=sys.stderr)
+  return 143 if terminated else 130
+
+
 def run_mode(name: str, mode_fn, config, workdir: str, inputs: list[str]) -> int:
-  """Runs one mode; a UserError is printed as one line (status 2), anything else is a bug."""
+  """Runs one mode; a UserError is printed as one line (status 2), Ctrl-C and SIGTERM too (130,
+  143); anything else is a bug."""
   logs.quiet_libraries()
   try:
-    configlib.validate(config)
-    from rockjax.training import runtime
-    runtime.maybe_initialize(config)
-    logging.info('Mode %s, workdir %s', name, workdir)
-    print(mode_fn(config, workdir, inputs))
+    with sigterm_as_interrupt():
+      configlib.validate(config)
+      from rockjax.training import runtime
+      runtime.maybe_initialize(config)
+      logging.info('Mode %s, workdir %s', name, workdir)
+      print(mode_fn(config, workdir, inputs))
   except UserError as e:
     return user_error_status(e)
+  except (Interrupted, KeyboardInterrupt) as e:
+    return interrupted_status(e)
   return 0
 
 

@@ -34,3 +34,16 @@ class DependencyError(UserError, ImportError):
 
 class NonFiniteLossError(UserError, FloatingPointError):
   """Training produced a NaN or infinite loss; the checkpoints from before it are kept."""
+
+
+class Interrupted(BaseException):
+  """Ctrl-C (status 130) or SIGTERM (143) stopped the command; what was saved stays saved. Like
+  KeyboardInterrupt, not an Exception: a handler of failed runs (a sweep's) does not swallow it."""
+
+  def __init__(self, message: str, status: int):
+    super().__init__(message)
+    self.status = status
+
+
+class Terminated(KeyboardInterrupt):
+  """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt (`rockjax.cli`)."""

@@ -89,6 +89,18 @@ class History:
       os.fsync(f.fileno())
 
 
+def train_rate(step_metrics: list[dict], seconds: float, first_dispatch=None) -> float | None:
+  """Training images/s of an epoch whose steps took `seconds`. With `first_dispatch` (steps,
+  seconds), the dispatch that compiled is left out, its images and its time; None when it was the
+  whole epoch (one dispatch per epoch): no step ran without compilation to time."""
+  if first_dispatch is not None:
+    first_steps, first_seconds = first_dispatch
+    step_metrics, seconds = step_metrics[first_steps:], seconds - first_seconds
+    if not step_metrics:
+      return None
+  return sum(int(m['count']) for m in step_metrics) / max(seconds, 1e-9)
+
+
 def compact_ranges(numbers: list[int]) -> str:
   """[1, 2, 3, 5] -> '1-3, 5'."""
   parts, start = [], None
@@ -111,7 +123,7 @@ def format_duration(seconds: float) -> str:
 
 
 def format_rate(images_per_s) -> str:
-  """None: the epoch was one dispatch, which compiled (loop.train_rate)."""
+  """None: the epoch was one dispatch, which compiled (train_rate)."""
   return 'img/s n/a (compiled)' if images_per_s is None else f'{images_per_s:.0f} img/s'
 
 

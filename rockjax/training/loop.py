@@ -20,8 +20,9 @@ from absl import logging
 from rockjax import configlib, models
 from rockjax.data import batching, dataset as datasets, synthetic
 from rockjax.errors import ConfigError, NonFiniteLossError
-from rockjax.training import (checkpointing, features, feeding, finetune, history, monitoring,
-                              optim, runtime, state as states, steps, workdir as workdirs)
+from rockjax.training import (checkpointing, faults, features, feeding, finetune, history,
+                              monitoring, optim, runtime, state as states, steps,
+                              workdir as workdirs)
 
 
 @dataclasses.dataclass
@@ -92,37 +93,38 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
           if config.features.enabled else feeding.make_feed(config, rt, dataset, schedule))
   monitor = monitoring.Monitor(workdir, enabled=rt.is_main)
   epoch_seconds = []
-  try:
-    for epoch in range(loop.epoch + 1, config.num_epochs + 1):
-      start = time.perf_counter()
-      state, step_metrics, first_dispatch = run_epoch(ctx, feed, state, epoch,
-                                                      first=not epoch_seconds)
-      train_seconds = time.perf_counter() - start
-      check_finite(ctx, loop, step_metrics, epoch)
-      val = feed.evaluate(state)
-      is_best, state = update_monitors(ctx, loop, state, epoch, val)
-      epoch_seconds.append(time.perf_counter() - start)
-      loop.epoch, loop.step = epoch, loop.step + len(step_metrics)
-      loop.final_val_accuracy = val['accuracy']
-      loop.elapsed_seconds += epoch_seconds[-1]
-      loop.stop_reason = ('early_stopping' if loop.stopper.should_stop else
-                          'num_epochs' if epoch == config.num_epochs else '')
-      record = epoch_record(ctx, loop, step_metrics, val, is_best, epoch_seconds, train_seconds,
-                            first_dispatch)
-      # Save before recording the epoch: the save of epoch e waits for that of e - 1 to finish, so
-      # a crash at any moment finds the checkpoint of at least the epoch before the last recorded.
-      if epoch % config.checkpoint_every_epochs == 0 or is_best or loop.stop_reason:
-        ctx.ckpt.save(epoch, state, loop.to_json(), val['accuracy'], val['loss'], is_best)
-      if rt.is_main:
-        ctx.log.append(record)
-        monitor.write_epoch(record, ctx.log.read())
-      logging.info(history.format_epoch(record, config.num_epochs))
-      if loop.stop_reason == 'early_stopping':
-        logging.info('Early stopping: no val-accuracy gain for %d epochs.', loop.stopper.wait)
-        break
-  finally:
-    monitor.close()
-    ctx.ckpt.close()  # waits for pending saves: what was saved stays saved, even on an error
+  with faults.one_line(workdir, loop):  # Ctrl-C, SIGTERM, a full disk: one line
+    try:
+      for epoch in range(loop.epoch + 1, config.num_epochs + 1):
+        start = time.perf_counter()
+        state, step_metrics, first_dispatch = run_epoch(ctx, feed, state, epoch,
+                                                        first=not epoch_seconds)
+        train_seconds = time.perf_counter() - start
+        check_finite(ctx, loop, step_metrics, epoch)
+        val = feed.evaluate(state)
+        is_best, state = update_monitors(ctx, loop, state, epoch, val)
+        epoch_seconds.append(time.perf_counter() - start)
+        loop.epoch, loop.step = epoch, loop.step + len(step_metrics)
+        loop.final_val_accuracy = val['accuracy']
+        loop.elapsed_seconds += epoch_seconds[-1]
+        loop.stop_reason = ('early_stopping' if loop.stopper.should_stop else
+                            'num_epochs' if epoch == config.num_epochs else '')
+        record = epoch_record(ctx, loop, step_metrics, val, is_best, epoch_seconds, train_seconds,
+                              first_dispatch)
+        # Save before recording the epoch: the save of epoch e waits for that of e - 1 to finish, so
+        # a crash at any moment finds the checkpoint of at least the epoch before the last recorded.
+        if epoch % config.checkpoint_every_epochs == 0 or is_best or loop.stop_reason:
+          ctx.ckpt.save(epoch, state, loop.to_json(), val['accuracy'], val['loss'], is_best)
+        if rt.is_main:
+          ctx.log.append(record)
+          monitor.write_epoch(record, ctx.log.read())
+        logging.info(history.format_epoch(record, config.num_epochs))
+        if loop.stop_reason == 'early_stopping':
+          logging.info('Early stopping: no val-accuracy gain for %d epochs.', loop.stopper.wait)
+          break
+    finally:
+      monitor.close()
+      ctx.ckpt.close()  # waits for pending saves: what was saved stays saved, even on an error
   result = summary(ctx, loop)
   logging.info('Done: final-epoch val accuracy %.2f%% (epoch %d); best %.2f%% at epoch %d (chosen '
                'on these validation images, so optimistic by about %.2f points); best checkpoint '
@@ -247,18 +249,6 @@ def update_monitors(ctx: Context, loop: Loop, state, epoch: int, val: dict):
   return is_best, state.replace(lr_scale=steps.replicate(jnp.float32(lr_scale), ctx.rt.mesh))
 
 
-def train_rate(step_metrics: list[dict], seconds: float, first_dispatch=None) -> float | None:
-  """Training images/s of an epoch whose steps took `seconds`. With `first_dispatch` (steps,
-  seconds), the dispatch that compiled is left out, its images and its time; None when it was the
-  whole epoch (one dispatch per epoch): no step ran without compilation to time."""
-  if first_dispatch is not None:
-    first_steps, first_seconds = first_dispatch
-    step_metrics, seconds = step_metrics[first_steps:], seconds - first_seconds
-    if not step_metrics:
-      return None
-  return sum(int(m['count']) for m in step_metrics) / max(seconds, 1e-9)
-
-
 def epoch_record(ctx: Context, loop: Loop, step_metrics: list[dict], val: dict, is_best: bool,
                  epoch_seconds: list[float], train_seconds: float, first_dispatch=None) -> dict:
   """The epoch's line of metrics.jsonl (also logged and written to TensorBoard); the ETA leaves
@@ -272,7 +262,7 @@ def epoch_record(ctx: Context, loop: Loop, step_metrics: list[dict], val: dict, 
       val_loss=val['loss'], val_accuracy=val['accuracy'],
       best_val_accuracy=loop.stopper.best, best_epoch=loop.stopper.best_epoch, is_best=is_best,
       learning_rate=float(step_metrics[-1]['learning_rate']),
-      images_per_s=train_rate(step_metrics, train_seconds, first_dispatch),
+      images_per_s=history.train_rate(step_metrics, train_seconds, first_dispatch),
       epoch_seconds=epoch_seconds[-1], elapsed_seconds=loop.elapsed_seconds,
       eta_seconds=float(np.mean(recent)) * (ctx.config.num_epochs - loop.epoch))
 

@@ -43,6 +43,7 @@ LIBRARIES = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'tensorflow-c
 LOCK_FILE = '.lock'
 # Files a run derives from its config before its first epoch; dropped when a workdir without a
 # finished epoch takes a corrected config.
+FREE_SPACE_MARGIN = 20 * 2**20  # metrics.jsonl, curves.png, TensorBoard events, temporary files
 DERIVED_FILES = ('split.json', 'class_names.json', 'data_report.json', 'summary.json', 'init.json')
 
 
@@ -166,10 +167,27 @@ def write_environment(path: str) -> None:
   fileio.write_json(path, sessions)
 
 
+def directory_bytes(path: str) -> int:
+  """The bytes of the files under `path` (0 when it does not exist)."""
+  total = 0
+  for dirpath, _, filenames in os.walk(path):
+    for name in filenames:
+      try:
+        total += os.lstat(os.path.join(dirpath, name)).st_size
+      except OSError:
+        pass
+  return total
+
+
 def check_free_space(workdir: str, state) -> None:
-  """Two checkpoints must fit (with room to spare) before training starts, not after an epoch."""
+  """Room for the checkpoints, checked before training starts rather than found out after an epoch.
+
+  At most three checkpoints exist at once (the best, the latest, the one being written); those a
+  resumed run already holds are rotated out and their space reused, so only the rest must be free,
+  with a margin for the metrics, plots and temporary files."""
   state_bytes = sum(np.asarray(x).nbytes for x in jax.tree.leaves(state))
-  need = 3 * state_bytes + 50 * 2**20
+  held = min(directory_bytes(os.path.join(workdir, 'checkpoints')), 2 * state_bytes)
+  need = 3 * state_bytes - held + FREE_SPACE_MARGIN
   free = shutil.disk_usage(workdir).free
   if free < need:
     raise WorkdirError(f'only {free / 2**20:.0f} MiB free under {workdir!r}; checkpoints need '

@@ -71,3 +71,39 @@ def test_kill_9_mid_training_then_rerun_finishes_with_every_epoch_once(tmp_path)
   predictor = inference.load_predictor(workdir)  # the best checkpoint is intact and loadable
   assert predictor.epoch == summary['best_epoch']
 
+
+
+def wait_for_epochs(proc, workdir, n, seconds=240):
+  deadline = time.time() + seconds
+  while metric_lines(workdir) < n and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.05)
+  assert proc.poll() is None, 'the run ended before it could be interrupted'
+
+
+@pytest.mark.parametrize('sig, status, said', [(signal.SIGINT, 130, 'interrupted'),
+                                                (signal.SIGTERM, 143, 'terminated (SIGTERM)')])
+def test_ctrl_c_and_sigterm_are_one_line_and_keep_every_saved_epoch(tmp_path, sig, status, said):
+  """Ctrl-C used to print a 50-line KeyboardInterrupt traceback; SIGTERM killed without a word."""
+  from rockjax.training import faults
+  workdir = str(tmp_path / 'run')
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  epochs = ['--config.num_epochs=4']
+  proc = subprocess.Popen(command(workdir) + epochs, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  wait_for_epochs(proc, workdir, 2)
+  proc.send_signal(sig)
+  _, stderr = proc.communicate(timeout=120)
+  assert proc.returncode == status, stderr[-2000:]
+  assert 'Traceback' not in stderr, stderr[-3000:]
+  last = stderr.strip().splitlines()[-1]
+  saved = faults.saved_epochs(workdir)
+  assert saved and last.startswith(f'error: {said} during epoch ')
+  assert f'the checkpoint of epoch {saved[-1]} is kept; rerun the same command to resume' in last
+  if sig == signal.SIGTERM:
+    return  # the same unwinding as Ctrl-C's, whose rerun is checked
+  result = subprocess.run(command(workdir) + epochs, cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert f'Resumed from the checkpoint of epoch {saved[-1]}' in result.stderr
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    assert [json.loads(line)['epoch'] for line in f] == [1, 2, 3, 4]

@@ -174,6 +174,42 @@ def test_too_little_disk_space_is_refused_before_training(tmp_path, monkeypatch)
   assert not os.path.exists(tmp_path / 'checkpoints')
 
 
+def test_a_disk_that_fills_during_training_is_one_line_and_loses_nothing(tmp_path, monkeypatch):
+  """An Orbax RESOURCE_EXHAUSTED used to end the run with about 140 lines of traceback."""
+  save = checkpointing.Checkpointer.save
+
+  def full_at_epoch_2(self, epoch, *args, **kwargs):
+    if epoch == 2:
+      raise ValueError('RESOURCE_EXHAUSTED: write failed') from OSError(28, 'No space left on device')
+    return save(self, epoch, *args, **kwargs)
+
+  monkeypatch.setattr(checkpointing.Checkpointer, 'save', full_at_epoch_2)
+  with pytest.raises(errors.WorkdirError) as caught:
+    loop.train_and_evaluate(tiny_config(num_epochs=3), str(tmp_path))
+  message = str(caught.value)
+  assert 'filled up' in message and 'MiB free now' in message and '\n' not in message
+  assert 'the checkpoint of epoch 1 is kept: free space and rerun the same command' in message
+  monkeypatch.setattr(checkpointing.Checkpointer, 'save', save)
+  summary = loop.train_and_evaluate(tiny_config(num_epochs=3), str(tmp_path))  # space is back
+  assert summary['epochs'] == 3 and [r['epoch'] for r in records(tmp_path)] == [1, 2, 3]
+
+
+def test_the_space_check_counts_the_checkpoints_a_resume_rotates_out(tmp_path, monkeypatch):
+  """89 MiB free was refused after a disk-full event, for a run that needed far less."""
+  import collections
+  import shutil
+  from rockjax.training import workdir as workdirs
+  state = {'w': np.zeros(2**20, np.float32)}  # 4 MiB
+  usage = collections.namedtuple('usage', 'total used free')
+  free = 3 * 4 * 2**20 + workdirs.FREE_SPACE_MARGIN - 2**20  # 1 MiB short for a fresh run
+  monkeypatch.setattr(shutil, 'disk_usage', lambda path: usage(10**10, 10**9, free))
+  with pytest.raises(errors.WorkdirError, match='MiB free'):
+    workdirs.check_free_space(str(tmp_path), state)
+  (tmp_path / 'checkpoints' / '1').mkdir(parents=True)
+  (tmp_path / 'checkpoints' / '1' / 'state').write_bytes(bytes(4 * 2**20))  # one held checkpoint
+  workdirs.check_free_space(str(tmp_path), state)
+
+
 def test_loop_state_round_trips_through_the_checkpoints_json():
   config = tiny_config(schedule='plateau')
   fresh = lambda: loop.Loop(plateau=optim.ReduceOnPlateau.from_config(config),
@@ -350,9 +386,9 @@ def test_final_val_accuracy_of_a_run_resumed_from_an_older_checkpoint_comes_from
 
 def test_train_rate_leaves_out_the_dispatch_that_compiled():
   metrics = [dict(count=np.int32(10))] * 4  # 4 steps of 10 images
-  assert loop.train_rate(metrics, 5.0) == pytest.approx(8.0)  # 40 images in 5 s
-  assert loop.train_rate(metrics, 5.0, first_dispatch=(1, 4.0)) == pytest.approx(30.0)  # 30 in 1 s
-  assert loop.train_rate(metrics, 5.0, first_dispatch=(4, 4.999)) is None  # the whole epoch
+  assert history.train_rate(metrics, 5.0) == pytest.approx(8.0)  # 40 images in 5 s
+  assert history.train_rate(metrics, 5.0, first_dispatch=(1, 4.0)) == pytest.approx(30.0)  # 30 in 1 s
+  assert history.train_rate(metrics, 5.0, first_dispatch=(4, 4.999)) is None  # the whole epoch
   record = dict(epoch=1, train_loss=1.0, train_accuracy=0.5, val_loss=1.0, val_accuracy=0.5,
                 best_val_accuracy=0.5, best_epoch=1, learning_rate=1e-3, images_per_s=None,
                 epoch_seconds=61.0, elapsed_seconds=61.0, eta_seconds=0.0)
