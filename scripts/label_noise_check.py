@@ -90,7 +90,7 @@ def score_methods(probabilities_csv: str, truth: dict) -> dict:
   """score(...) of every label-issue method on the out-of-fold probabilities eval wrote."""
   from rockjax.serving import label_issues
   with open(probabilities_csv) as f:
-    rows = list(csv.DictReader(f))
+    rows = [{k: fileio.read_cell(v) for k, v in r.items()} for r in csv.DictReader(f)]
   names = [k[len('p_'):] for k in rows[0] if k.startswith('p_')]
   probs = np.array([[float(r[f'p_{n}']) for n in names] for r in rows])
   labels = np.array([names.index(r['label']) for r in rows])
@@ -125,7 +125,7 @@ def check(config) -> int:
   report = evaluation.evaluate_workdir(run_dir, config.eval)
   out_dir = evaluation.output_dir(run_dir, config.eval)
   with open(os.path.join(out_dir, 'label_issues.csv')) as f:
-    flagged = [row['path'] for row in csv.DictReader(f)]
+    flagged = [fileio.read_cell(row['path']) for row in csv.DictReader(f)]
   result = dict(source=source, flip=FLAGS.flip, k=config.data.kfold,
                 image_size=config.data.image_size, seed=FLAGS.seed,
                 out_of_fold_accuracy=report['accuracy'],

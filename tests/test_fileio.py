@@ -63,3 +63,20 @@ def test_failed_rename_keeps_the_earlier_file_and_cleans_up(tmp_path, monkeypatc
   with open(path) as f:
     assert json.load(f) == {'epoch': 3}
   assert os.listdir(tmp_path) == ['report.json']
+
+
+@pytest.mark.parametrize('cell', ['=1+1', '+x', '-a', '@SUM(A1)', '\tx', '\rx', "'=x", "''@x"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_and_read_back(tmp_path, cell):
+  """A class folder named '=1+1' went unescaped into predictions.csv and opened as a formula."""
+  path = str(tmp_path / 'out.csv')
+  fileio.write_csv(path, ['file', 'class', 'p'], [[f'{cell}.png', cell, '-0.25'], ['a', 'b', 0.5]])
+  with open(path, newline='') as f:
+    rows = list(csv.reader(f))
+  assert rows[1][0] == f"'{cell}.png" and rows[1][1] == f"'{cell}"
+  assert rows[1][2] == '-0.25' and rows[2] == ['a', 'b', '0.5']  # numbers stay numbers
+  assert [fileio.read_cell(c) for c in rows[1]] == [f'{cell}.png', cell, '-0.25']
+
+
+@pytest.mark.parametrize('cell', ['plain', "'quoted", "'", '', '/abs/=x.png', '1e-3', 'a=b'])
+def test_csv_cells_that_are_safe_are_written_as_they_are(cell):
+  assert fileio.spreadsheet_safe(cell) == cell and fileio.read_cell(cell) == cell

@@ -15,6 +15,7 @@ import os
 
 from absl import logging
 
+from rockjax import fileio
 from rockjax.errors import ConfigError
 
 
@@ -27,7 +28,7 @@ def read_list(path: str, root: str) -> set[str]:
   except OSError as e:
     raise ConfigError(f'config.data.exclude: cannot read {path!r} ({e.strerror or e})') from e
   if lines and lines[0].split(',')[0].strip() == 'path':  # a csv with a path column
-    lines = [row[0] for row in csv.reader(lines[1:]) if row]
+    lines = [fileio.read_cell(row[0]) for row in csv.reader(lines[1:]) if row]
   listed = set()
   for line in lines:
     line = line.strip()

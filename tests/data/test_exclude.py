@@ -26,6 +26,9 @@ def test_the_list_reads_relative_absolute_commented_and_csv_paths(tmp_path):
   issues = tmp_path / 'label_issues.csv'
   issues.write_text('path,given,suggested\n"odd, name.png",basalt,granite\nbasalt/3.png,a,b\n')
   assert exclude.read_list(str(issues), root) == {'odd, name.png', 'basalt/3.png'}
+  from rockjax import fileio  # label_issues.csv as eval writes it: '=x' cells quoted
+  fileio.write_csv(str(issues), ['path', 'given', 'suggested'], [['=1+1/2.png', '=1+1', 'b']])
+  assert exclude.read_list(str(issues), root) == {'=1+1/2.png'}
   with pytest.raises(errors.ConfigError, match='config.data.exclude: cannot read'):
     exclude.read_list(str(tmp_path / 'missing.txt'), root)
 
