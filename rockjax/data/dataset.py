@@ -16,9 +16,8 @@ import dataclasses
 import json
 import os
 
-from absl import logging
-
 import numpy as np
+from absl import logging
 
 from rockjax.data import decoded, dedup, exclude, folder, splits, synthetic
 from rockjax.errors import ConfigError, DataError
@@ -73,9 +72,13 @@ def explicit_split_folders(root: str) -> tuple[str, str, str | None] | None:
 def _subset_by_paths(image_set: folder.ImageSet, paths: list[str], what: str) -> folder.ImageSet:
   index = {p: i for i, p in enumerate(image_set.paths)}
   missing = [p for p in paths if p not in index]
-  if missing:
-    logging.warning('%d %s file(s) of the saved split are no longer readable and are left out, '
-                    'e.g. %s', len(missing), what, missing[:3])
+  on_disk = os.path.isdir(image_set.root)  # a folder (not a TFDS source): tell gone from broken
+  gone = {p for p in missing if on_disk and not os.path.lexists(os.path.join(image_set.root, p))}
+  for paths_, state in (([p for p in missing if p in gone], 'no longer in the folder'),
+                        ([p for p in missing if p not in gone], 'no longer readable')):
+    if paths_:
+      logging.warning('%d %s file(s) of the saved split are %s and are left out, e.g. %s',
+                      len(paths_), what, state, paths_[:3])
   return image_set.subset([index[p] for p in paths if p in index])
 
 

@@ -202,3 +202,19 @@ def test_a_renamed_class_folder_is_refused_not_relabelled(tmp_path):
     assert '\n' not in message
   assert (tmp_path / 'w' / 'class_names.json').read_text() == saved
   datasets.load_dataset(tiny_config(data__dir=root), str(tmp_path / 'fresh'))  # a new workdir is fine
+
+
+def test_files_gone_from_a_saved_split_are_told_apart_from_unreadable_ones(tmp_path, caplog):
+  root = photo_folder(tmp_path / 'photos')
+  workdir = str(tmp_path / 'w')
+  first = datasets.load_dataset(tiny_config(data__dir=root), workdir)
+  gone, broken = first.train.paths[:2], first.train.paths[2:3]
+  for p in gone:
+    os.remove(os.path.join(root, p))
+  with open(os.path.join(root, broken[0]), 'wb') as f:
+    f.write(b'not an image any more')
+  with caplog.at_level('WARNING'):
+    second = datasets.load_dataset(tiny_config(data__dir=root), workdir)
+  assert len(second.train) == len(first.train) - 3
+  assert '2 training file(s) of the saved split are no longer in the folder' in caplog.text
+  assert '1 training file(s) of the saved split are no longer readable' in caplog.text
