@@ -173,13 +173,14 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
   predictor, image_set, probabilities = _predict(workdir, eval_config)
   report = classification_report(image_set.labels, probabilities, predictor.class_names)
   report.update(workdir=os.path.abspath(workdir), checkpoint_epoch=predictor.epoch,
+                checkpoint=predictor.checkpoint,
                 split='folder' if eval_config.dir else eval_config.split,
                 data=eval_config.dir or (TEST_DATA if eval_config.split == 'test' else
                                          'saved validation split'),
                 test_time_flip=bool(predictor.config.test_time_flip))
   _write(output_dir(workdir, eval_config), report, image_set, probabilities, eval_config)
-  logging.info('Evaluated the best checkpoint (epoch %d) on %s%s: accuracy %.2f%% on %d images.',
-               predictor.epoch, report['data'],
+  logging.info('Evaluated %s (epoch %d) on %s%s: accuracy %.2f%% on %d images.',
+               predictor.checkpoint, predictor.epoch, report['data'],
                ' with test-time flips' if report['test_time_flip'] else '',
                100 * report['accuracy'], report['num_examples'])
   return report

@@ -19,6 +19,7 @@ from absl import logging
 
 from rockjax.errors import DependencyError
 from rockjax.serving import predictor as predictors
+from rockjax.training import workdir as workdirs
 
 
 def _tensorflow():
@@ -35,6 +36,7 @@ def _tensorflow():
 
 def export_saved_model(workdir: str, out_dir: str | None = None) -> str:
   tf, jax2tf = _tensorflow()
+  training = workdirs.training_holder(workdir)  # a run still training: its best may change
   predictor = predictors.load_predictor(workdir).with_standard_ops()
   out_dir = out_dir or os.path.join(workdir, 'export')
   size = predictor.image_size
@@ -57,13 +59,18 @@ def export_saved_model(workdir: str, out_dir: str | None = None) -> str:
               input_dtype='uint8', input_range='0-255, no normalisation (done inside the model)',
               interpolation=data.interpolation, aspect=data.aspect,
               alpha_background=data.alpha_background, model=predictor.config.model.name,
-              checkpoint_epoch=predictor.epoch, signature='serving_default',
+              checkpoint_epoch=predictor.epoch, checkpoint=predictor.checkpoint,
+              training_still_running=training is not None, signature='serving_default',
               output='probabilities [batch, num_classes] (softmax)')
   with open(os.path.join(tmp, 'model.json'), 'w') as f:
     json.dump(meta, f, indent=2)
   shutil.rmtree(out_dir, ignore_errors=True)
   os.replace(tmp, out_dir)
-  logging.info('Exported the best checkpoint (epoch %d) to %s.', predictor.epoch, out_dir)
+  logging.info('Exported %s (epoch %d) to %s.', predictor.checkpoint, predictor.epoch, out_dir)
+  if training is not None:
+    logging.warning('Training was still running in %s (%s): this export is its best checkpoint as '
+                    'of epoch %d, and a later best will need another export.', workdir, training,
+                    predictor.epoch)
   return out_dir
 
 

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
 from rockjax import configlib, models
 from rockjax.data import folder
@@ -32,6 +33,8 @@ class Predictor:
   model: object
   variables: dict  # {'params': ..., 'batch_stats': ...}
   epoch: int  # the epoch of the restored (best) checkpoint
+  # Which checkpoint `epoch` is: 'the best checkpoint', or why it is another (the best one gone).
+  checkpoint: str = 'the best checkpoint'
 
   @property
   def image_size(self) -> int:
@@ -120,4 +123,16 @@ def load_predictor(workdir: str) -> Predictor:
     ckpt.close()
   variables = states.inference_variables(state)  # the EMA weights when the run kept them
   return Predictor(config=config, class_names=class_names, model=model, variables=variables,
-                   epoch=int(loop['epoch']))
+                   epoch=int(loop['epoch']), checkpoint=describe_checkpoint(loop))
+
+
+def describe_checkpoint(loop: dict) -> str:
+  """'the best checkpoint', unless the run's own record names another best epoch, whose checkpoint
+  is gone (a removed folder): then Orbax's best of what is left is a different epoch, and says so."""
+  epoch, best = int(loop['epoch']), int(loop.get('early_stopping', {}).get('best_epoch', 0))
+  if not best or best == epoch:
+    return 'the best checkpoint'
+  logging.warning('The best checkpoint (epoch %d, as the run recorded it) is missing; using the '
+                  'checkpoint of epoch %d, the best of those left.', best, epoch)
+  return f'the checkpoint of epoch {epoch} (the best, epoch {best}, is missing)'
+

@@ -75,6 +75,36 @@ class WorkdirLock:
       self._fd = None
 
 
+def training_holder(workdir: str) -> str | None:
+  """Who is training in `workdir` now ('pid P on host H, since T'), or None.
+
+  The lock file keeps its last holder's line after release: on this host the pid tells whether it
+  still runs; on another, a non-blocking shared lock tells whether the exclusive one is held."""
+  path = os.path.join(workdir, LOCK_FILE)
+  try:
+    with open(path) as f:
+      holder = f.read().strip()
+  except OSError:
+    return None
+  words = holder.split()
+  if len(words) >= 5 and words[0] == 'pid' and words[4].rstrip(',') == socket.gethostname():
+    try:
+      os.kill(int(words[1]), 0)
+    except (ProcessLookupError, ValueError):
+      return None
+    except PermissionError:  # another user's live process
+      pass
+    return None if int(words[1]) == os.getpid() else holder
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    return None
+  except OSError:
+    return holder or 'unknown'
+  finally:
+    os.close(fd)
+
+
 @contextlib.contextmanager
 def claim(workdir: str, config, is_main: bool = True):
   """Holds the workdir's lock (process 0 only) for the block, after preparing the workdir."""

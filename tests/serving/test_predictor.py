@@ -95,3 +95,20 @@ def test_the_standard_ops_model_gives_the_same_probabilities():
   assert 'feature_group_count=96' in jaxpr  # block_1's depthwise conv, one op
   plain = str(jax.make_jaxpr(lambda x: predictor.predict_fn()(variables, x))(images))
   assert 'feature_group_count=96' not in plain  # trained with the shifted multiply-adds (CPU)
+
+
+def test_with_the_best_checkpoint_gone_eval_names_the_one_it_used(tmp_path, monkeypatch):
+  """eval called the latest checkpoint 'the best checkpoint (epoch 3)' while summary.json said 1."""
+  from rockjax.training import optim
+  update = optim.EarlyStopping.update
+  monkeypatch.setattr(optim.EarlyStopping, 'update',  # epoch 1 stays the best
+                      lambda self, epoch, accuracy: update(self, epoch, 0.9 if epoch == 1 else 0.1))
+  config = tiny_config(num_epochs=3)
+  loop.train_and_evaluate(config, str(tmp_path))
+  assert inference.load_predictor(str(tmp_path)).checkpoint == 'the best checkpoint'
+  shutil.rmtree(tmp_path / 'checkpoints' / '1')
+  predictor = inference.load_predictor(str(tmp_path))
+  assert predictor.epoch == 3
+  assert predictor.checkpoint == 'the checkpoint of epoch 3 (the best, epoch 1, is missing)'
+  report = evaluation.evaluate_workdir(str(tmp_path), config.eval)
+  assert report['checkpoint_epoch'] == 3 and 'the best, epoch 1, is missing' in report['checkpoint']

@@ -65,3 +65,27 @@ def test_a_damaged_config_json_is_named_once_epochs_exist(tmp_path):
   fresh.mkdir()
   (fresh / 'config.json').write_text('not json')  # no finished epoch: simply replaced
   assert loop.train_and_evaluate(tiny_config(num_epochs=1), str(fresh))['epochs'] == 1
+
+
+def test_training_holder_tells_a_live_trainer_from_a_stale_lock(tmp_path):
+  import socket
+  import subprocess
+  host = socket.gethostname()
+  assert workdirs.training_holder(str(tmp_path)) is None  # no lock file
+  trainer = subprocess.Popen(['sleep', '60'])
+  try:
+    line = f'pid {trainer.pid} on host {host}, since 2026-12-05 10:00:00'
+    (tmp_path / '.lock').write_text(line)
+    assert workdirs.training_holder(str(tmp_path)) == line
+  finally:
+    trainer.kill()
+    trainer.wait()
+  assert workdirs.training_holder(str(tmp_path)) is None  # the holder is gone: a stale line
+  (tmp_path / '.lock').write_text('pid 1 on host another-host, since 2026-12-05 10:00:00')
+  assert workdirs.training_holder(str(tmp_path)) is None  # not locked
+  lock = workdirs.WorkdirLock(str(tmp_path))
+  lock.acquire()  # this process holds it: not "another" trainer
+  try:
+    assert workdirs.training_holder(str(tmp_path)) is None
+  finally:
+    lock.release()
