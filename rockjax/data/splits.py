@@ -54,11 +54,34 @@ def assign_groups(labels: np.ndarray, fractions, seed: int, groups: np.ndarray |
   return group_bin[group_index]
 
 
+FRACTION_TOLERANCE = 0.03  # a split further than this from the asked share is explained in the log
+
+
 def train_val_split(labels, val_fraction: float, seed: int, groups=None,
-                    num_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    num_classes: int | None = None, what: str = 'validation'
+                    ) -> tuple[np.ndarray, np.ndarray]:
   """Index arrays (train, val) of a seeded stratified split that keeps each group on one side."""
   bins = assign_groups(labels, [1.0 - val_fraction, val_fraction], seed, groups, num_classes)
+  explain_fraction(labels, bins == 1, val_fraction, what, groups is not None)
   return np.flatnonzero(bins == 0), np.flatnonzero(bins == 1)
+
+
+def explain_fraction(labels, chosen: np.ndarray, asked: float, what: str, grouped: bool) -> None:
+  """Says why the share of images in the `what` split is far from the asked one: each class is
+  split by whole photos (and whole duplicate groups), so a class of few photos cannot match it."""
+  labels = np.asarray(labels)
+  got = float(np.mean(chosen)) if len(labels) else asked
+  if abs(got - asked) <= FRACTION_TOLERANCE:
+    return
+  classes, totals = np.unique(labels, return_counts=True)
+  taken = np.array([int(np.sum(chosen[labels == c])) for c in classes])
+  off = np.abs(taken - asked * totals) >= 0.5
+  logging.warning(
+      'The %s split holds %.1f%% of the images, not the asked %.1f%%: each class is split by whole '
+      'photos%s, and %d of %d classes (as small as %d photos) cannot be split near that share; '
+      'add photos to small classes, or use data.kfold, which validates every photo once.', what,
+      100 * got, 100 * asked, ' and whole duplicate groups' if grouped else '', int(off.sum()),
+      len(classes), int(totals[off].min()) if off.any() else int(totals.min()))
 
 
 def kfold(labels, k: int, seed: int, groups=None,
@@ -99,7 +122,7 @@ def carve_test(labels, test_fraction: float, seed: int, groups=None,
   split or fold, so it is the same for every fold of a k-fold run."""
   if not 0.0 < test_fraction < 1.0:
     raise ValueError(f'test_fraction must be in (0, 1), got {test_fraction}')
-  return train_val_split(labels, test_fraction, test_seed(seed), groups, num_classes)
+  return train_val_split(labels, test_fraction, test_seed(seed), groups, num_classes, what='test')
 
 
 

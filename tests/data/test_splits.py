@@ -68,3 +68,19 @@ def test_test_carve_is_stratified_grouped_and_its_own_seed_stream():
   assert not np.array_equal(plain_test, splits.train_val_split(LABELS, 0.2, seed=0)[1])
   with pytest.raises(ValueError, match='test_fraction'):
     splits.carve_test(LABELS, 0.0, seed=0)
+
+
+def test_a_split_far_from_the_asked_share_is_explained(caplog):
+  """200 classes x 2 photos at val_fraction=0.25 put 50% in validation, silently."""
+  labels = np.repeat(np.arange(200), 2)
+  with caplog.at_level('WARNING'):
+    train, val = splits.train_val_split(labels, 0.25, seed=0)
+  assert len(val) == 200  # one photo per class per side is the floor
+  assert ('The validation split holds 50.0% of the images, not the asked 25.0%' in caplog.text
+          and '200 of 200 classes (as small as 2 photos)' in caplog.text)
+  caplog.clear()
+  with caplog.at_level('WARNING'):
+    splits.train_val_split(LABELS, 0.25, seed=0)  # close to the asked share: nothing to explain
+    splits.carve_test(labels, 0.25, seed=0)
+  assert 'holds' in caplog.text and 'The test split holds 50.0%' in caplog.text
+  assert caplog.text.count('holds') == 1
