@@ -89,8 +89,8 @@ def test_frozen_modules_keep_their_statistics_and_get_no_gradient():
   model = models.create_model(config.model, 3, frozen=('stem', 'block_0'))
   x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
   variables = jax.jit(functools.partial(model.init, train=False))(jax.random.PRNGKey(0), x)
-  _, updates = model.apply(variables, x, train=True, rngs={'dropout': jax.random.PRNGKey(1)},
-                           mutable=['batch_stats'])
+  _, updates = jax.jit(functools.partial(model.apply, train=True, mutable=['batch_stats']))(
+      variables, x, rngs={'dropout': jax.random.PRNGKey(1)})
   for name in ('stem', 'block_0'):
     assert jax.tree.all(jax.tree.map(np.array_equal, updates['batch_stats'][name],
                                      variables['batch_stats'][name]))
@@ -103,9 +103,10 @@ def test_frozen_batchnorm_trains_with_the_running_statistics():
   x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
   variables = jax.jit(functools.partial(model.init, train=False))(jax.random.PRNGKey(0), x)
   model_no_drop = model.clone(dropout=0.0, drop_connect=0.0)
-  train_out, updates = model_no_drop.apply(variables, x, train=True, mutable=['batch_stats'])
-  np.testing.assert_allclose(train_out, model_no_drop.apply(variables, x, train=False), rtol=1e-5,
-                             atol=1e-5)
+  train_out, updates = jax.jit(functools.partial(model_no_drop.apply, train=True,
+                                                 mutable=['batch_stats']))(variables, x)
+  eval_out = jax.jit(functools.partial(model_no_drop.apply, train=False))(variables, x)
+  np.testing.assert_allclose(train_out, eval_out, rtol=1e-5, atol=1e-5)
   assert jax.tree.all(jax.tree.map(np.array_equal, updates['batch_stats'],
                                    variables['batch_stats']))
 
