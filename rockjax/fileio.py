@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import os
 from typing import Iterable, Mapping, Sequence
@@ -77,3 +78,12 @@ def write_npz(path: str, arrays: Mapping[str, np.ndarray]) -> None:
   """Writes `arrays` as an uncompressed .npz file to `path`."""
   with _replacing(path, 'wb') as f:
     np.savez(f, **arrays)
+
+
+def sha256(path: str) -> str:
+  """The file's SHA-256, hex, read in 1 MiB blocks."""
+  digest = hashlib.sha256()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()

@@ -9,10 +9,10 @@ folds then keep each group on one side.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 from PIL import Image
+
+from rockjax import fileio
 
 HASH_SIZE = 8  # 8x8 difference hash: 64 bits
 MIN_INDEX_BITS = 8  # narrower ranges make buckets too full for the index to pay
@@ -20,11 +20,7 @@ SWEEP_BUCKET = 32  # index buckets up to this size are searched together, larger
 
 
 def content_hash(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
+  return fileio.sha256(path)
 
 
 def difference_hash(image: np.ndarray) -> np.ndarray:

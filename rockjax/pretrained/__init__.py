@@ -14,7 +14,6 @@ DependencyError naming what to install.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import os
 
@@ -48,14 +47,6 @@ def source_path(weights: models.registry.WeightsFile) -> str:
   if not os.path.isfile(path):
     raise DependencyError(f'{weights.distribution} is installed but {path} is missing: {install}')
   return path
-
-
-def sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  return digest.hexdigest()
 
 
 def _abstract_variables(model_config) -> dict:
@@ -93,7 +84,7 @@ def _read_cached(path: str) -> dict | None:
     return None
   with open(path + '.sha256') as f:
     expected = f.read().strip()
-  if sha256(path) != expected:
+  if fileio.sha256(path) != expected:
     logging.warning('The cached weights %s are damaged (checksum); converting them again.', path)
     return None
   with np.load(path) as data:
@@ -107,7 +98,7 @@ def load(model_config, cache_dir: str) -> dict:
   flat = _read_cached(cached)
   if flat is None:
     path = source_path(weights)
-    found = sha256(path)
+    found = fileio.sha256(path)
     if found != weights.sha256:
       raise DependencyError(
           f'{path} has SHA-256 {found[:12]}..., not the pinned {weights.sha256[:12]}...: the file '
@@ -116,7 +107,7 @@ def load(model_config, cache_dir: str) -> dict:
     os.makedirs(os.path.dirname(cached), exist_ok=True)
     fileio.write_npz(cached, flat)
     with open(cached + '.sha256', 'w') as f:
-      f.write(sha256(cached))
+      f.write(fileio.sha256(cached))
     logging.info('Converted %s (%s weights of %s) into %s.', path, model_config.pretrained,
                  model_config.name, cached)
   return traverse_util.unflatten_dict({tuple(k.split('/')): v for k, v in flat.items()})
