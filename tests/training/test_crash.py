@@ -87,13 +87,13 @@ def test_ctrl_c_and_sigterm_are_one_line_and_keep_every_saved_epoch(tmp_path, si
   from rockjax.training import faults
   workdir = str(tmp_path / 'run')
   env = dict(os.environ, PYTHONPATH=ROOT)
-  epochs = ['--config.num_epochs=4']
+  epochs = ['--config.num_epochs=12']  # long enough that a resent signal still lands mid-run
   proc = subprocess.Popen(command(workdir) + epochs, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
   wait_for_epochs(proc, workdir, 2)
   proc.send_signal(sig)
   try:  # Known gap: a signal landing inside JAX's GC callback is swallowed there; send it again.
-    _, stderr = proc.communicate(timeout=10)
+    _, stderr = proc.communicate(timeout=4)
   except subprocess.TimeoutExpired:
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=120)
@@ -110,4 +110,5 @@ def test_ctrl_c_and_sigterm_are_one_line_and_keep_every_saved_epoch(tmp_path, si
   assert result.returncode == 0, result.stderr[-2000:]
   assert f'Resumed from the checkpoint of epoch {saved[-1]}' in result.stderr
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    assert [json.loads(line)['epoch'] for line in f] == [1, 2, 3, 4]
+    done = [json.loads(line)['epoch'] for line in f]  # every epoch once (early stopping may end it)
+  assert done == list(range(1, len(done) + 1)) and len(done) > saved[-1]
