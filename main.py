@@ -2,6 +2,7 @@
 
     python main.py --config=configs/residual.py
     python main.py --config=configs/residual.py --config.model.dropout=0.1 --workdir=runs/d01
+    python main.py --mode=export --workdir=runs/d01  # after training: the run's own config
 
 Every config field can be overridden with --config.<key>=<value>. Without --workdir, runs go to
 runs/<config name>-<hash of the resolved config>, so rerunning the same command resumes it.
@@ -28,11 +29,11 @@ config_flags.DEFINE_config_file(
     'config', None, 'Config file, e.g. configs/residual.py; override fields with --config.<key>=...',
     lock_config=True)
 flags.DEFINE_string('workdir', None, 'Output folder for checkpoints, metrics and reports '
-                    '(default: runs/<config name>-<config hash>).')
+                    '(default: runs/<config name>-<config hash>). eval, predict, export and '
+                    'preview without --config use the config saved in it.')
 flags.DEFINE_enum('mode', 'train', list(MODES), 'What to do with --workdir: ' + ', '.join(MODES))
 flags.DEFINE_list('inputs', [], 'For --mode=predict: image files, folders or globs, '
                   'comma-separated; @FILE reads paths from FILE, one per line.')
-flags.mark_flag_as_required('config')
 
 
 def main(argv):

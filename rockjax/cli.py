@@ -25,10 +25,31 @@ def parse_flags(argv: list[str]) -> list[str]:
   """absl's parser, but a bad --config file, an unknown --config.<key> or a value of the wrong
   type is a one-line error with exit status 2 instead of a traceback or absl's usage dump."""
   try:
+    argv = with_run_config(argv)
     configlib.check_arguments(argv)
     return flags.FLAGS(argv)
   except (UserError, flags.Error) as e:
     sys.exit(user_error_status(e))
+
+
+AFTER_TRAINING = ('eval', 'predict', 'export', 'preview')  # modes that may omit --config
+RUN_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs',
+                          'run.py')
+
+
+def with_run_config(argv: list[str]) -> list[str]:
+  """`argv`, with `--config=configs/run.py:W` added when a mode that comes after training names a
+  run with --workdir=W but gives no --config: the run's own config is then the config."""
+  if configlib.config_file_argument(argv) is not None or {'-h', '--help', '--helpfull',
+                                                          '--helpshort'} & set(argv):
+    return argv
+  mode = configlib.config_file_argument(argv, 'mode') or 'train'
+  workdir = configlib.config_file_argument(argv, 'workdir')
+  if mode not in AFTER_TRAINING:  # training names its recipe
+    raise UserError(f'--config is required for --mode={mode}, e.g. --config=configs/residual.py')
+  if not workdir:
+    raise UserError(f'--mode={mode} needs --workdir=RUN (the run to use), or --config')
+  return argv[:1] + [f'--config={RUN_CONFIG}:{workdir}'] + argv[1:]
 
 
 def config_path() -> str:
@@ -159,7 +180,10 @@ def predict(config, workdir: str, inputs: list[str]) -> str:
 
 def export(config, workdir: str, inputs) -> str:
   from rockjax.serving import export as exporting
-  return f'SavedModel in {exporting.export_saved_model(workdir)}'
+  out = exporting.export_workdir(workdir, config.export)
+  return f'{config.export.formats.replace(",", ", ")} in {out}' + (
+      f' (accuracy and latency of each in {os.path.join(out, "report.json")})'
+      if config.export.report else '')
 
 
 def preview(config, workdir: str, inputs) -> str:

@@ -110,3 +110,25 @@ def test_cli_pretrain_then_finetune_from_it(tmp_path):
   record = json.load(open(tmp_path / 'ft' / 'init.json'))
   assert os.path.samefile(record['source_workdir'], tmp_path / 'pre'), record
   assert record['head'] == 're-initialised', record  # 4 classes there, 2 here
+
+
+def test_modes_after_training_read_the_runs_own_config(run, tmp_path):
+  """eval and export name only the run (--workdir): its config.json is the config, and
+  --config.<key> overrides apply on top; without --workdir or --config it is one line."""
+  import shutil
+  _, workdir, _ = run
+  copy = tmp_path / 'run'
+  shutil.copytree(workdir, copy)
+  result = run_main('--mode=export', f'--workdir={copy}', '--config.export.formats=tflite',
+                    '--config.export.report=False', timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (copy / 'export' / 'model.tflite').exists() and 'tflite in' in result.stdout
+  assert not (copy / 'export' / 'report.json').exists()
+  result = run_main('--mode=export', '--config.export.formats=tflite')
+  assert result.returncode == 2
+  assert result.stderr.strip() == 'error: --mode=export needs --workdir=RUN (the run to use), or --config'
+  result = run_main('--mode=eval', f'--workdir={tmp_path / "nothing"}')
+  assert result.returncode == 2 and 'holds no training run' in result.stderr
+  assert result.stderr.count('\n') == 1, result.stderr
+  result = run_main('--config.model.dropout=0.1')  # training names its recipe
+  assert result.returncode == 2 and '--config is required for --mode=train' in result.stderr

@@ -44,14 +44,14 @@ def validate(config) -> None:
               'distributed_timeout_seconds',
               'data.synthetic.num_per_class',
               'data.synthetic.image_size', 'eval.batch_size', 'predict.batch_size',
-              'preview.per_class', 'preview.versions'):
+              'export.calibration_images', 'preview.per_class', 'preview.versions'):
     _positive(config, key)
   for key in ('num_devices', 'weight_decay', 'label_smoothing', 'grad_clip_norm', 'warmup_epochs',
               'early_stopping_patience', 'log_every_steps', 'data.read_workers',
               'data.host_threads',
               'plateau.patience', 'plateau.min_lr', 'plateau.min_delta',
               'cosine_final_fraction', 'eval.num_errors_shown',
-              'eval.num_label_issues_shown', 'predict.latency_runs',
+              'eval.num_label_issues_shown', 'predict.latency_runs', 'export.latency_runs',
               'augment.mixup_alpha', 'augment.cutmix_alpha', 'init_lr_multiplier'):
     _positive(config, key, allow_zero=True)
   _check(not (config.data.tfds and config.data.dir), 'data.tfds',

@@ -6,7 +6,9 @@ convolution written as k*k shifted multiply-adds (BENCHMARKS.md). GPUs and TPUs 
 depthwise kernels. `impl`:
 - 'xla': lax.conv_general_dilated with feature_group_count (the standard op; what export writes);
 - 'shifted': the sum over the k*k kernel taps of a strided slice of the padded input times the tap;
-- 'auto': 'shifted' on CPU, 'xla' elsewhere.
+- 'auto': 'shifted' on CPU, 'xla' elsewhere, chosen where the program is traced;
+- 'platform': the same choice made where the program runs (lax.platform_dependent), for an
+  export serialised for several platforms (the SavedModel: CPU and CUDA).
 Both take TensorFlow's 'SAME' padding (as the pretrained weights were trained with: the extra row
 and column go after) and an HWIO kernel of shape (k, k, 1, channels); they agree to rounding.
 """
@@ -17,13 +19,13 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-DEPTHWISE_IMPLS = ('auto', 'xla', 'shifted')  # model.depthwise_impl
+DEPTHWISE_IMPLS = ('auto', 'xla', 'shifted', 'platform')  # model.depthwise_impl
 
 
 def resolve(impl: str) -> str:
   if impl not in DEPTHWISE_IMPLS:
     raise ValueError(f'depthwise impl {impl!r} is not one of {DEPTHWISE_IMPLS}')
-  if impl == 'auto':
+  if impl == 'auto' or impl == 'platform':  # 'platform' outside depthwise_conv: where traced
     return 'shifted' if jax.default_backend() == 'cpu' else 'xla'
   return impl
 
@@ -42,6 +44,10 @@ def depthwise_conv(x: jnp.ndarray, kernel: jnp.ndarray, stride: int = 1,
   if one != 1 or x.shape[-1] != channels:
     raise ValueError(f'a depthwise kernel for {x.shape[-1]} channels has shape (k, k, 1, '
                      f'{x.shape[-1]}), got {kernel.shape}')
+  if impl == 'platform':
+    return lax.platform_dependent(
+        x, kernel, cpu=lambda x, k: depthwise_conv(x, k, stride, 'shifted'),
+        default=lambda x, k: depthwise_conv(x, k, stride, 'xla'))
   if resolve(impl) == 'xla':
     return lax.conv_general_dilated(x, kernel, (stride, stride), 'SAME',
                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'),

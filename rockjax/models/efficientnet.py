@@ -181,7 +181,7 @@ def _network(name: str) -> registry.Network:
           block_specs(width, depth)))) + ('top',),
       fields=dict(
           drop_connect=0.2,  # EfficientNet: stochastic depth, rising linearly to this rate
-          depthwise_impl='auto',  # auto | xla | shifted (rockjax/models/depthwise.py)
+          depthwise_impl='auto',  # auto | xla | shifted | platform (models/depthwise.py)
       ))
 
 

@@ -88,6 +88,15 @@ class Predictor:
     return dataclasses.replace(self, config=config,
                                model=models.create_model(config.model, len(self.class_names)))
 
+  def for_export(self) -> 'Predictor':
+    """The same weights computed with the standard dense convolution op, and depthwise
+    convolutions chosen where the exported program runs (the fast shifted form on CPU, the
+    standard grouped op on GPUs): what the SavedModel holds."""
+    config = ml_collections.ConfigDict(self.config.to_dict())
+    config.model.conv_impl, config.model.depthwise_impl = 'xla', 'platform'
+    return dataclasses.replace(self, config=config,
+                               model=models.create_model(config.model, len(self.class_names)))
+
   def predict_fn(self):
     """(variables, images) -> probabilities, jittable and exportable (with the run's
     test_time_flip: averaged over each image and its mirror image)."""

@@ -48,3 +48,22 @@ def test_auto_is_shifted_on_cpu_and_bad_input_is_refused():
     depthwise.resolve('winograd')
   with pytest.raises(ValueError, match=r'\(k, k, 1, 4\)'):
     depthwise.depthwise_conv(jnp.zeros((1, 4, 4, 4)), jnp.zeros((3, 3, 4, 4)))
+
+
+def test_platform_picks_each_form_where_the_program_runs():
+  """'platform' lowers both forms, for an export that runs on several platforms: the shifted one
+  on CPU (here), the grouped op elsewhere; exported for CPU and CUDA, both are in the program and
+  the CPU runs the shifted one."""
+  from jax import export as jax_export
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 7, 7, 4)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(3, 3, 1, 4)), jnp.float32)
+  fn = lambda x, w: depthwise.depthwise_conv(x, w, 2, 'platform')
+  np.testing.assert_allclose(jax.jit(fn)(x, w), depthwise.depthwise_conv(x, w, 2, 'xla'),
+                             rtol=1e-5, atol=1e-5)
+  exported = jax_export.export(jax.jit(fn), platforms=('cpu', 'cuda'))(x, w)
+  text = exported.mlir_module()
+  assert exported.platforms == ('cpu', 'cuda')
+  assert 'feature_group_count = 4' in text  # the grouped op is there, for CUDA
+  np.testing.assert_allclose(exported.call(x, w), depthwise.depthwise_conv(x, w, 2, 'shifted'),
+                             rtol=1e-6, atol=1e-6)
