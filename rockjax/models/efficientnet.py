@@ -152,7 +152,12 @@ class EfficientNetLite(Network):
 
   @nn.compact
   def __call__(self, images, train: bool, features: bool = False):
-    x = (pixels.to_unit_range(images, self.dtype) * 255.0 - self.input_mean) / self.input_std
+    if self.bn_fold and jnp.issubdtype(images.dtype, jnp.integer):
+      # The export form: one subtract and one multiply on the pixels, which int8 conversion
+      # calibrates (the same values as below, to float rounding).
+      x = (images.astype(self.dtype) - self.input_mean) * (1.0 / self.input_std)
+    else:
+      x = (pixels.to_unit_range(images, self.dtype) * 255.0 - self.input_mean) / self.input_std
     x = ConvBN(STEM_CHANNELS, 3, 2, name='stem', **layer_kwargs(self, 'stem'))(x, train)
     specs = block_specs(self.width, self.depth)
     for i, (kernel, stride, expand, _, out) in enumerate(specs):

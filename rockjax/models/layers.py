@@ -39,9 +39,33 @@ def batch_norm(module, train: bool) -> nn.BatchNorm:
   are (the usual way to fine-tune pretrained BatchNorm on small batches); scale and bias still train.
   """
   frozen = not train or module.bn_frozen
+  if not train and module.bn_fold:
+    return FoldedBatchNorm(epsilon=module.bn_epsilon, dtype=module.dtype)
   return nn.BatchNorm(use_running_average=frozen, momentum=module.bn_momentum,
                       epsilon=module.bn_epsilon, axis_name=None if frozen else module.bn_axis_name,
                       dtype=module.dtype)
+
+
+class FoldedBatchNorm(nn.Module):
+  """Inference BatchNorm as `x * a + b`, with a = scale / sqrt(var + eps) and b = bias - mean * a
+  computed from the variables: the form a converter folds into the convolution before it (TFLite
+  fuses the multiply and add into the conv's kernel and bias, which int8 quantisation needs).
+  Its variables are nn.BatchNorm's, under the same auto-name (the class shares its name)."""
+  epsilon: float = 1e-3
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    mean = self.variable('batch_stats', 'mean', jnp.zeros, (c,), jnp.float32).value
+    var = self.variable('batch_stats', 'var', jnp.ones, (c,), jnp.float32).value
+    scale = self.param('scale', nn.initializers.ones, (c,), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros, (c,), jnp.float32)
+    a = scale * lax.rsqrt(var + self.epsilon)
+    return (x * a.astype(self.dtype) + (bias - mean * a).astype(self.dtype)).astype(self.dtype)
+
+
+FoldedBatchNorm.__name__ = FoldedBatchNorm.__qualname__ = 'BatchNorm'  # nn.BatchNorm's auto-names
 
 
 def layer_kwargs(module, name: str | None = None) -> dict:
@@ -135,10 +159,11 @@ class LayerSettings(nn.Module):
   conv_impl: str = _setting('auto')  # see Conv
   bn_frozen: bool = _setting(False)  # see batch_norm
   depthwise_impl: str = _setting('auto')  # see rockjax/models/depthwise.py
+  bn_fold: bool = _setting(False)  # evaluation BatchNorm as FoldedBatchNorm (model.fold_batchnorm)
 
 
 SETTINGS = ('order', 'bn_momentum', 'bn_epsilon', 'bn_axis_name', 'dtype', 'conv_impl',
-            'bn_frozen', 'depthwise_impl')
+            'bn_frozen', 'depthwise_impl', 'bn_fold')
 
 
 class Network(LayerSettings):

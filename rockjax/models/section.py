@@ -20,6 +20,9 @@ SHARED = dict(
     freeze_batchnorm=False,  # True: train with the running statistics and keep them as they are
     dtype='float32',  # float32 | bfloat16 (compute dtype; parameters stay float32)
     conv_impl='auto',  # auto | xla | matmul: how convolutions are computed (same params)
+    # True: evaluation computes BatchNorm as one multiply-add per channel (scale and offset from
+    # the statistics), which converters fold into the conv before it; what TFLite export uses
+    fold_batchnorm=False,
 )
 
 
@@ -64,7 +67,7 @@ def layer_settings(m, bn_axis_name: str | None = None) -> dict:
   return dict(bn_momentum=m.bn_momentum, bn_epsilon=m.bn_epsilon,
               bn_axis_name=bn_axis_name if m.sync_batchnorm else None, dtype=DTYPES[m.dtype],
               conv_impl=m.conv_impl, bn_frozen=bool(m.freeze_batchnorm),
-              depthwise_impl=m.depthwise_impl)
+              depthwise_impl=m.depthwise_impl, bn_fold=bool(m.fold_batchnorm))
 
 
 

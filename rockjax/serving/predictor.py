@@ -82,9 +82,11 @@ class Predictor:
 
   def with_standard_ops(self) -> 'Predictor':
     """The same weights in a model computed with the standard convolution ops (model.conv_impl
-    and model.depthwise_impl 'xla'): what export writes, whatever the run trained with."""
+    and model.depthwise_impl 'xla') and BatchNorm as one multiply-add that converters fold into
+    the conv (model.fold_batchnorm): what TFLite export converts, whatever the run trained with."""
     config = ml_collections.ConfigDict(self.config.to_dict())
     config.model.conv_impl = config.model.depthwise_impl = 'xla'
+    config.model.fold_batchnorm = True
     return dataclasses.replace(self, config=config,
                                model=models.create_model(config.model, len(self.class_names)))
 

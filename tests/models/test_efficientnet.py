@@ -151,3 +151,18 @@ def test_the_train_step_runs_and_every_trained_parameter_gets_a_gradient():
   grads = jax.jit(jax.grad(loss))(variables['params'])
   for path, g in jax.tree_util.tree_leaves_with_path(grads):
     assert np.all(np.isfinite(g)) and np.any(np.asarray(g) != 0), jax.tree_util.keystr(path)
+
+
+def test_the_export_form_computes_the_same_network():
+  """model.fold_batchnorm (what TFLite export converts): BatchNorm as one multiply-add and the
+  pixel scaling as one subtract and multiply, with the same variables and the same outputs."""
+  model, folded = lite(), lite(fold_batchnorm=True)
+  x = jnp.asarray(np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)), jnp.uint8)
+  variables = model.init(jax.random.PRNGKey(0), x, train=False)
+  # statistics away from their initial 0 and 1, so that folding them is tested
+  variables = jax.tree.map(lambda v: v + 0.3 * jnp.abs(jax.random.normal(
+      jax.random.PRNGKey(1), v.shape)), variables)
+  assert jax.tree.structure(folded.init(jax.random.PRNGKey(0), x, train=False)) == \
+      jax.tree.structure(variables)
+  np.testing.assert_allclose(folded.apply(variables, x, train=False),
+                             model.apply(variables, x, train=False), rtol=1e-4, atol=1e-4)
