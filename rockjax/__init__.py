@@ -7,3 +7,14 @@ backend starts; it imports nothing heavy itself.
 from rockjax import environment as _environment
 
 _environment.apply()
+
+API = ('train', 'load', 'evaluate', 'export', 'config')  # rockjax.train(...) etc.: rockjax/api.py
+
+
+def __getattr__(name: str):
+  """rockjax.train, load, evaluate, export and config, imported on first use (importing the
+  package stays light)."""
+  if name in API:
+    from rockjax import api
+    return getattr(api, name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
