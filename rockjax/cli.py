@@ -33,15 +33,32 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 AFTER_TRAINING = ('eval', 'predict', 'export', 'preview')  # modes that may omit --config
-RUN_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs',
-                          'run.py')
+
+
+def recipes_dir() -> str:
+  """The shipped config files: configs/ beside the package in a checkout, or the copy that
+  `pip install .` puts in the package (rockjax/recipes, pyproject.toml)."""
+  package = os.path.dirname(os.path.abspath(__file__))
+  checkout = os.path.join(os.path.dirname(package), 'configs')
+  return checkout if os.path.exists(os.path.join(checkout, 'run.py')) else os.path.join(
+      package, 'recipes')
 
 
 def with_run_config(argv: list[str]) -> list[str]:
   """`argv`, with `--config=configs/run.py:W` added when a mode that comes after training names a
-  run with --workdir=W but gives no --config: the run's own config is then the config."""
-  if configlib.config_file_argument(argv) is not None or {'-h', '--help', '--helpfull',
-                                                          '--helpshort'} & set(argv):
+  run with --workdir=W but gives no --config: the run's own config is then the config. A
+  --config=configs/NAME.py that is not a file here names the shipped recipe NAME.py (installed
+  with `pip install .`, run from any folder)."""
+  if {'-h', '--help', '--helpfull', '--helpshort'} & set(argv):
+    return argv
+  given = configlib.config_file_argument(argv)
+  if given is not None:
+    path, colon, arg = given.partition(':')
+    shipped = os.path.join(recipes_dir(), os.path.basename(path))
+    if path and not os.path.exists(path) and os.path.isfile(shipped):
+      new = f'{shipped}{colon}{arg}'
+      return [f'--config={new}' if a == f'--config={given}' else new if (
+          a == given and i and argv[i - 1] == '--config') else a for i, a in enumerate(argv)]
     return argv
   mode = configlib.config_file_argument(argv, 'mode') or 'train'
   workdir = configlib.config_file_argument(argv, 'workdir')
@@ -49,7 +66,7 @@ def with_run_config(argv: list[str]) -> list[str]:
     raise UserError(f'--config is required for --mode={mode}, e.g. --config=configs/residual.py')
   if not workdir:
     raise UserError(f'--mode={mode} needs --workdir=RUN (the run to use), or --config')
-  return argv[:1] + [f'--config={RUN_CONFIG}:{workdir}'] + argv[1:]
+  return argv[:1] + [f'--config={os.path.join(recipes_dir(), "run.py")}:{workdir}'] + argv[1:]
 
 
 def config_path() -> str:

@@ -1,0 +1,20 @@
+"""rockjax: residual CNNs for rock photographs, in JAX/Flax. See README.md for the layout.
+
+Importing the package applies its process-wide defaults (rockjax/environment.py) before any JAX
+backend starts; it imports nothing heavy itself.
+"""
+
+from rockjax import environment as _environment
+
+_environment.apply()
+
+API = ('train', 'load', 'evaluate', 'export', 'config')  # rockjax.train(...) etc.: rockjax/api.py
+
+
+def __getattr__(name: str):
+  """rockjax.train, load, evaluate, export and config, imported on first use (importing the
+  package stays light)."""
+  if name in API:
+    from rockjax import api
+    return getattr(api, name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

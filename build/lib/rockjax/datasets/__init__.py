@@ -1,0 +1,1 @@
+"""TensorFlow Datasets builders of rockjax (importing one registers it with TFDS)."""

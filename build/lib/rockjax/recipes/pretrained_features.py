@@ -1,0 +1,33 @@
+"""The fast mode for CPUs: configs/pretrained.py's network and ImageNet weights, fixed; only the
+classifier head trains, on each photo's features, computed once and cached in the workdir.
+
+    python main.py --config=configs/pretrained_features.py --config.data.dir=/path/to/photos
+
+Every photo goes through EfficientNet-Lite0 once, at 320 px (the backbone's cost is paid once, so
+the input can be larger than the fine-tuning recipe's), and its 1,280 pooled features are kept in
+<workdir>/features/; the head (dropout 0.2, then the linear classifier) then trains on them for 30
+epochs in seconds (Adam at 1e-3, warmup and cosine decay, label smoothing 0.1). The saved checkpoint
+is the whole network, so eval, predict and export work as for any run. Test-time flips are not
+computed from cached features (turn them on at eval: --config.eval.test_time_flip=on).
+`--config.features.passes=3 --config.augment.preset=flip` adds two flipped versions of every
+training photo (one more backbone pass each).
+
+Measured on rock7 in docs/pretrained.md, against configs/pretrained.py (which fine-tunes the last
+blocks too, at about ten times the cost).
+"""
+
+import os
+
+from rockjax import configlib
+
+
+def get_config():
+  c = configlib.load_config_file(os.path.join(os.path.dirname(__file__), 'pretrained.py'))
+  c.features.enabled = True
+  c.features.passes = 1
+  c.init_freeze = ''  # everything but the head is fixed (implied by features.enabled)
+  c.test_time_flip = False
+  c.num_epochs = 30
+  c.batch_size = 64
+  c.data.image_size = 320
+  return c

@@ -1,0 +1,83 @@
+"""TensorFlow Lite files of a trained run: float32, and int8 by post-training quantisation.
+
+The TFLite model takes uint8 RGB images of the trained size [1, size, size, 3] (the interpreter can
+be resized to other batch sizes) and returns probabilities [1, classes]: decoding and resizing stay
+with the caller, as rockjax reads photos (model.json says how; the SavedModel does them inside).
+It is converted from the network with the standard convolution ops (Predictor.with_standard_ops),
+whatever formulation the run trained with. int8 quantises weights and activations, calibrated on
+training images; its input stays uint8 and its output float32.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+
+from rockjax.errors import DependencyError
+
+
+def _tensorflow():
+  try:
+    import tensorflow as tf
+    from jax.experimental import jax2tf
+  except ImportError as e:
+    raise DependencyError(f'TFLite export needs TensorFlow, which cannot be imported ({e}); '
+                          'install tensorflow-cpu (see requirements.txt)') from e
+  return tf, jax2tf
+
+
+def convert(predictor, calibration: np.ndarray | None = None) -> bytes:
+  """The flatbuffer of `predictor`'s network (standard ops); int8 when `calibration` (uint8
+  images [N, size, size, 3], N > 0) is given."""
+  tf, jax2tf = _tensorflow()
+  predictor = predictor.with_standard_ops()
+  size, fn = predictor.image_size, predictor.predict_fn()
+  variables = jax.device_get(predictor.variables)
+  module = tf.Module()
+  module.f = tf.function(jax2tf.convert(lambda x: fn(variables, x), with_gradient=False),
+                         autograph=False,
+                         input_signature=[tf.TensorSpec([1, size, size, 3], tf.uint8)])
+  converter = tf.lite.TFLiteConverter.from_concrete_functions(
+      [module.f.get_concrete_function()], module)
+  if calibration is not None:
+    if not len(calibration):
+      raise ValueError('int8 calibration needs at least one training image')
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([image[None]] for image in calibration)
+  return converter.convert()
+
+
+class Interpreter:
+  """A TFLite file as a callable: uint8 images [N, size, size, 3] -> probabilities [N, K]."""
+
+  def __init__(self, path: str):
+    tf, _ = _tensorflow()
+    import warnings
+    with warnings.catch_warnings():
+      warnings.simplefilter('ignore')  # tf.lite.Interpreter's notice about ai_edge_litert
+      self._interpreter = tf.lite.Interpreter(model_path=path)
+    self._interpreter.allocate_tensors()
+    self._input = self._interpreter.get_input_details()[0]['index']
+    self._output = self._interpreter.get_output_details()[0]['index']
+
+  def one(self, image: np.ndarray) -> np.ndarray:
+    self._interpreter.set_tensor(self._input, image[None])
+    self._interpreter.invoke()
+    return self._interpreter.get_tensor(self._output)[0]
+
+  def __call__(self, images: np.ndarray) -> np.ndarray:
+    return np.stack([self.one(image) for image in images])
+
+
+def latency_ms(fn, image: np.ndarray, runs: int) -> dict:
+  """Batch-1 latency of `fn(image)` over `runs` calls after two warm-up calls: p50 and p99, ms."""
+  for _ in range(2):
+    fn(image)
+  times = []
+  for _ in range(runs):
+    start = time.perf_counter()
+    fn(image)
+    times.append(1e3 * (time.perf_counter() - start))
+  return dict(p50_ms=float(np.percentile(times, 50)), p99_ms=float(np.percentile(times, 99)))

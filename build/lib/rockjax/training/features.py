@@ -1,0 +1,180 @@
+"""The fast mode for CPUs (config.features.enabled): the pretrained backbone stays fixed, each image's
+features are computed once, and only the classifier head trains, on those features, in seconds.
+
+The features are the network's pooled features (`model.apply(..., features=True)`, in eval mode) of
+the validation images and of `features.passes` versions of the training images: pass 0 is the
+images as decoded, passes 1.. are augmented by the configured preset (augment.preset: its device
+version, whatever augment.where says; seeded by pass). Epoch e trains on pass (e - 1) % passes. Each set is cached in
+`<workdir>/features/` under a key of the backbone's weights (a digest of every variable but the
+head's), the preprocessing (image size, resampling, aspect, alpha background), the images (their
+paths), the augmentation and the pass, so a resumed run, or a second run with the same workdir,
+reads them instead of computing them again; anything that would change a feature changes the key.
+
+Training then runs the ordinary steps (rockjax/training/steps.py) of the device-resident feed
+(rockjax/training/feeding.py) with the features in place of the images and the head in place of
+the network (`apply_fn`). Everything but the head is frozen (init_freeze='all' is implied), so the
+checkpoints hold the whole network, and eval, predict and export use it unchanged: the head on the
+backbone's features is the network's own output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+
+import jax
+import numpy as np
+from absl import logging
+
+from rockjax import fileio, models
+from rockjax.augment import presets
+from rockjax.errors import ConfigError
+from rockjax.training import feeding, runtime, state as states
+
+FOLDER = 'features'
+
+
+@dataclasses.dataclass
+class Arrays:
+  """Features (in place of images) and labels: what the device-resident feed reads."""
+  images: np.ndarray
+  labels: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.labels)
+
+
+@dataclasses.dataclass
+class FeatureSet:
+  train: Arrays
+  val: Arrays
+  class_names: list
+
+
+def backbone_digest(variables: dict) -> str:
+  """SHA-256 of every parameter and statistic except the head's."""
+  digest = hashlib.sha256()
+  for path, leaf in sorted(jax.tree_util.tree_leaves_with_path(jax.device_get(variables)),
+                           key=lambda item: jax.tree_util.keystr(item[0])):
+    name = jax.tree_util.keystr(path)
+    if f"'{models.HEAD}'" in name:
+      continue
+    digest.update(name.encode())
+    digest.update(np.ascontiguousarray(leaf).tobytes())
+  return digest.hexdigest()
+
+
+def augment_spec(config) -> presets.Spec:
+  """The augmentation of passes 1..: the preset's device version (whatever augment.where says)."""
+  return presets.spec_from_config(config.augment)
+
+
+def cache_key(config, backbone: str, paths, split: str, pass_index: int) -> str:
+  d = config.data
+  what = dict(model=config.model.name, backbone=backbone, image_size=d.image_size,
+              interpolation=d.interpolation, aspect=d.aspect, alpha_background=d.alpha_background,
+              paths=hashlib.sha256('\n'.join(paths).encode()).hexdigest(), split=split,
+              pass_index=pass_index, seed=config.seed,
+              augment=repr(augment_spec(config)) if pass_index else 'none')
+  return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class FeatureFeed:
+  """The device-resident feed on cached features; built on the first call, from the state's
+  (fixed) backbone."""
+
+  def __init__(self, config, rt: runtime.Runtime, dataset, schedule, model, workdir: str):
+    if dataset.streamed:
+      raise ConfigError('config.features.enabled: the training set is streamed (data.in_memory), '
+                        'and its features are computed from the decoded images; use '
+                        'data.in_memory=true if it fits')
+    self.config, self.rt, self.dataset, self.schedule = config, rt, dataset, schedule
+    self.model, self.folder = model, os.path.join(workdir, FOLDER)
+    self.passes = config.features.passes
+    self._feed, self._train_passes, self._current, self._compiled = None, {}, None, {}
+    head = model.head()
+    self.head_apply = lambda variables, features, train, rngs=None, mutable=(): _head_output(
+        head, variables, features, train, rngs, mutable)
+
+  def _forward(self, augmented: bool):
+    """The jitted backbone (after the pass's augmentation): one compiled program each."""
+    if augmented not in self._compiled:
+      model, spec = self.model, augment_spec(self.config) if augmented else None
+
+      def forward(variables, images, key):
+        if spec is not None:
+          images = presets.augment_on_device(key, images, spec)
+        return model.apply(variables, images, train=False, features=True)
+      self._compiled[augmented] = jax.jit(forward)
+    return self._compiled[augmented]
+
+  def _extract(self, variables, images: np.ndarray, pass_index: int) -> np.ndarray:
+    """Features of `images` in batches of features.batch_size (the last one padded: one shape)."""
+    forward, batch = self._forward(pass_index > 0), self.config.features.batch_size
+    key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), pass_index)
+    out = []
+    for i in range(0, len(images), batch):
+      chunk = images[i:i + batch]
+      padded = np.concatenate([chunk, np.zeros((batch - len(chunk),) + chunk.shape[1:],
+                                               chunk.dtype)]) if len(chunk) < batch else chunk
+      out.append(np.asarray(forward(variables, padded, jax.random.fold_in(key, i)))[:len(chunk)])
+    return np.concatenate(out)
+
+  def _features(self, variables, backbone: str, image_set, split: str, pass_index: int):
+    key = cache_key(self.config, backbone, image_set.paths, split, pass_index)
+    path = os.path.join(self.folder, f'{split}-pass{pass_index}-{key}.npz')
+    if os.path.exists(path):
+      try:
+        with np.load(path) as data:
+          cached = data['features']
+        if len(cached) == len(image_set):
+          return cached
+      except (OSError, ValueError, KeyError) as e:
+        logging.warning('Cached features %s are unreadable (%s); computing them again.', path, e)
+    start = time.perf_counter()
+    feats = self._extract(variables, image_set.images, pass_index)
+    logging.info('Features of %d %s images (pass %d) computed in %.1fs.', len(feats), split,
+                 pass_index, time.perf_counter() - start)
+    if self.rt.is_main:
+      os.makedirs(self.folder, exist_ok=True)
+      fileio.write_npz(path, {'features': feats})
+    return feats
+
+  def _ensure(self, state) -> None:
+    if self._feed is not None:
+      return
+    variables = jax.device_get(states.inference_variables(state))
+    self._variables, self._backbone = variables, backbone_digest(variables)
+    train, val = self.dataset.train, self.dataset.val
+    val_features = self._features(variables, self._backbone, val, 'val', 0)
+    self._train_passes[0] = self._features(variables, self._backbone, train, 'train', 0)
+    features = FeatureSet(Arrays(self._train_passes[0], train.labels),
+                          Arrays(val_features, val.labels), self.dataset.class_names)
+    self._feed = feeding.DeviceFeed(self.config, self.rt, features, self.schedule,
+                                    apply_fn=self.head_apply)
+    self._current = 0
+
+  def train(self, state, epoch: int):
+    self._ensure(state)
+    p = (epoch - 1) % self.passes
+    if p not in self._train_passes:
+      self._train_passes[p] = self._features(self._variables, self._backbone, self.dataset.train,
+                                             'train', p)
+    if p != self._current:
+      self._feed.replace_training_images(self._train_passes[p])
+      self._current = p
+    return self._feed.train(state, epoch)
+
+  def evaluate(self, state) -> dict:
+    self._ensure(state)
+    return self._feed.evaluate(state)
+
+
+def _head_output(head, variables, features, train, rngs, mutable):
+  """The head on features, called like the network's apply (the statistics pass through)."""
+  logits = head.apply({'params': {models.HEAD: variables['params'][models.HEAD]}}, features,
+                      train=train, rngs=rngs)
+  return (logits, {'batch_stats': variables['batch_stats']}) if mutable else logits

@@ -1,0 +1,223 @@
+"""The pure train and eval steps, compiled with `jax.pmap` over local devices.
+
+The state is passed *replicated* (`in_axes=None`) and returned once (`out_axes=None`), as in today's
+flax/examples/imagenet. Inside the step, gradients and BatchNorm statistics are averaged over the
+'batch' axis with `lax.pmean` (BatchNorm also normalises with global-batch statistics when
+`model.sync_batchnorm` is set), so N devices compute what one device would for the same global batch.
+Metrics are returned as sums over all devices, so accuracy over padded eval batches is exact.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from rockjax.augment import mixing, presets
+from rockjax.training import optim
+from rockjax.training.state import TrainState, ema_decay_at, ema_update, inference_variables
+
+AXIS = 'batch'
+
+
+def class_log_probs(apply_fn, variables: dict, images: jnp.ndarray,
+                    test_time_flip: bool = False) -> jnp.ndarray:
+  """Log class probabilities [N, K]; with test_time_flip, of the probabilities averaged over each
+  image and its horizontal mirror (both through the network in one batch)."""
+  if not test_time_flip:
+    return jax.nn.log_softmax(apply_fn(variables, images, train=False).astype(jnp.float32), -1)
+  n = images.shape[0]
+  both = jnp.concatenate([images, images[:, :, ::-1]], axis=0)
+  log_p = jax.nn.log_softmax(apply_fn(variables, both, train=False).astype(jnp.float32), -1)
+  return jnp.logaddexp(log_p[:n], log_p[n:]) - jnp.log(2.0)
+
+
+def cross_entropy(logits: jnp.ndarray, labels: jnp.ndarray, label_smoothing: float = 0.0):
+  """Per-example softmax cross-entropy with optional label smoothing; `labels` are class indices
+  [N] or soft targets [N, K] (as mixup and cutmix make)."""
+  num_classes = logits.shape[-1]
+  targets = labels if labels.ndim == logits.ndim else jax.nn.one_hot(labels, num_classes)
+  if label_smoothing:
+    targets = optax.smooth_labels(targets, label_smoothing)
+  return optax.softmax_cross_entropy(logits, targets)
+
+
+def device_dropout_key(seed: int, step) -> jax.Array:
+  """A dropout key for this step and this device: a pure function of (seed, step, device)."""
+  step_key = jax.random.fold_in(jax.random.PRNGKey(seed), step)
+  return jax.random.fold_in(step_key, lax.axis_index(AXIS))
+
+
+def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed: int,
+               label_smoothing: float = 0.0, augment_spec: presets.Spec | None = None,
+               mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, num_classes: int = 0,
+               ema_decay: float = 0.0, frozen: tuple[str, ...] = (),
+               apply_fn: Callable | None = None) -> tuple[TrainState, dict]:
+  """One optimisation step on this device's share of the global batch (run under pmap).
+
+  `augment_spec` (augment.where=device) is applied to the images inside the step;
+  `mixup_alpha` / `cutmix_alpha` > 0 blend pairs of examples (rockjax/augment/mixing.py);
+  `ema_decay` > 0 updates the state's moving averages of params and BatchNorm statistics;
+  `frozen` names top-level modules (init_freeze) whose parameters get no gradient: they are
+  constants to autodiff, so no backward pass runs for a frozen first part of the network (the
+  optimiser also leaves them as they are: rockjax/training/optim.py); `apply_fn` replaces the
+  state's (rockjax/training/features.py: the head alone, on cached features).
+  """
+  apply_fn = apply_fn or state.apply_fn
+  dropout_key = device_dropout_key(seed, state.step)
+  images = batch['image']
+  labels = batch['label']
+  if augment_spec is not None:
+    images = presets.augment_on_device(jax.random.fold_in(dropout_key, 1), images, augment_spec)
+  targets = labels
+  if mixing.enabled(mixup_alpha, cutmix_alpha):
+    if num_classes < 2:
+      raise ValueError(f'mixup/cutmix need num_classes (>= 2), got {num_classes}')
+    images, targets, _ = mixing.mix_batch(jax.random.fold_in(dropout_key, 2), images, labels,
+                                          num_classes, mixup_alpha, cutmix_alpha)
+    labels = jnp.argmax(targets, -1)  # accuracy counts the larger share of each mixed image
+
+  def loss_fn(params):
+    params = {name: lax.stop_gradient(p) if optim.is_frozen(name, frozen) else p
+              for name, p in params.items()}
+    logits, updates = apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, images, train=True,
+        rngs={'dropout': dropout_key}, mutable=['batch_stats'])
+    loss = cross_entropy(logits, targets, label_smoothing)
+    return loss.mean(), (logits, loss, updates['batch_stats'])
+
+  (_, (logits, losses, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      state.params)
+  grads = lax.pmean(grads, AXIS)
+  batch_stats = lax.pmean(batch_stats, AXIS)
+  updates, opt_state = state.tx.update(grads, state.opt_state, state.params)
+  updates = jax.tree.map(lambda u: u * state.lr_scale.astype(u.dtype), updates)
+  new_params = optax.apply_updates(state.params, updates)
+  new_state = state.replace(step=state.step + 1, params=new_params, opt_state=opt_state,
+                            batch_stats=batch_stats)
+  if ema_decay:
+    decay = ema_decay_at(ema_decay, state.step)
+    new_state = new_state.replace(
+        ema_params=ema_update(state.ema_params, new_params, decay),
+        ema_batch_stats=ema_update(state.ema_batch_stats, batch_stats, decay))
+  correct = jnp.argmax(logits, -1) == labels
+  metrics = dict(loss_sum=lax.psum(losses.sum(), AXIS),
+                 correct=lax.psum(correct.sum(), AXIS),
+                 count=lax.psum(jnp.asarray(losses.shape[0], jnp.int32), AXIS),
+                 learning_rate=schedule(state.step) * state.lr_scale)
+  return new_state, metrics
+
+
+def eval_step(state: TrainState, batch: dict, test_time_flip: bool = False,
+              apply_fn: Callable | None = None) -> tuple[dict, jnp.ndarray]:
+  """Masked loss and accuracy sums over all devices, and this device's log class probabilities
+  (of the EMA weights when kept; averaged with the mirror image under test_time_flip)."""
+  logits = class_log_probs(apply_fn or state.apply_fn, inference_variables(state), batch['image'],
+                           test_time_flip)
+  mask = batch['mask']
+  losses = cross_entropy(logits, batch['label'])
+  correct = (jnp.argmax(logits, -1) == batch['label']) * mask
+  metrics = dict(loss_sum=lax.psum((losses * mask).sum(), AXIS),
+                 correct=lax.psum(correct.sum(), AXIS),
+                 count=lax.psum(mask.sum(), AXIS))
+  return metrics, logits
+
+
+def make_mesh(devices: Sequence[jax.Device]) -> Mesh:
+  return Mesh(np.asarray(devices), (AXIS,))
+
+
+def replicate(tree, mesh: Mesh):
+  """Places a pytree on every device of the mesh (what pmap's in_axes=None expects)."""
+  return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def shard_batch(batch: dict, mesh: Mesh) -> dict:
+  """Puts a [devices, per_device, ...] batch onto the devices, one slice each."""
+  return jax.device_put(batch, NamedSharding(mesh, P(AXIS)))
+
+
+def pmap_train_step(devices: Sequence[jax.Device], **step_kwargs) -> Callable:
+  """train_step compiled over `devices`; the state is donated (updated in place)."""
+  return jax.pmap(functools.partial(train_step, **step_kwargs), axis_name=AXIS,
+                  in_axes=(None, 0), out_axes=(None, None), donate_argnums=(0,),
+                  devices=devices)
+
+
+def pmap_eval_step(devices: Sequence[jax.Device], test_time_flip: bool = False,
+                   apply_fn: Callable | None = None) -> Callable:
+  return jax.pmap(functools.partial(eval_step, test_time_flip=test_time_flip, apply_fn=apply_fn),
+                  axis_name=AXIS, in_axes=(None, 0), out_axes=(None, 0), devices=devices)
+
+
+# Several steps per dispatch: a small CNN step on an accelerator takes well under a millisecond, so
+# one Python dispatch (and one host-to-device copy) per step would bound throughput. These run K
+# train steps inside one compiled call with lax.scan; per-step metrics come back stacked [K].
+
+def scan(body, carry, xs):
+  """lax.scan, fully unrolled on CPU: XLA:CPU runs convolutions inside a while loop ~50x slower
+  than the same convolutions in straight-line code (measured in BENCHMARKS.md), while GPUs and
+  TPUs run the loop as fast and compile it once."""
+  return lax.scan(body, carry, xs, unroll=jax.default_backend() == 'cpu')
+
+
+def train_steps(state: TrainState, batches: dict, **step_kwargs) -> tuple[TrainState, dict]:
+  """train_step over K batches stacked on the leading axis ([K, per_device, ...] on this device)."""
+  return scan(lambda s, batch: train_step(s, batch, **step_kwargs), state, batches)
+
+
+def resident_train_steps(state: TrainState, data: dict, order: jnp.ndarray, first_step, *,
+                         num_steps: int, per_device: int,
+                         **step_kwargs) -> tuple[TrainState, dict]:
+  """Steps first_step .. first_step + num_steps - 1 of an epoch, on data resident on the devices.
+
+  `data` holds the whole training set on every device; `order` is this device's example indices
+  for the epoch, per_device of them per step (rockjax/data/batching.py's device_orders: the same
+  examples, on the same device, as the host pipeline's batches). Metrics come back [num_steps].
+  """
+  def one(s, k):
+    idx = lax.dynamic_slice_in_dim(order, (first_step + k) * per_device, per_device)
+    batch = {key: jnp.take(value, idx, axis=0) for key, value in data.items()}
+    return train_step(s, batch, **step_kwargs)
+  if num_steps == 1:  # the plain step, without a loop around it
+    state, metrics = one(state, 0)
+    return state, jax.tree.map(lambda x: x[None], metrics)
+  return scan(one, state, jnp.arange(num_steps))
+
+
+def resident_eval(state: TrainState, data: dict, *, num_batches: int, per_device: int,
+                  test_time_flip: bool = False, apply_fn: Callable | None = None) -> dict:
+  """eval_step over every batch of this device's resident (padded, masked) evaluation arrays;
+  per-batch metric sums stacked [num_batches], summed on the host like the host path's."""
+  def one(_, b):
+    batch = {key: lax.dynamic_slice_in_dim(value, b * per_device, per_device)
+             for key, value in data.items()}
+    return None, eval_step(state, batch, test_time_flip, apply_fn)[0]
+  return scan(one, None, jnp.arange(num_batches))[1]
+
+
+def pmap_train_steps(devices: Sequence[jax.Device], **step_kwargs) -> Callable:
+  """train_steps compiled over `devices`: batches [devices, K, per_device, ...] in."""
+  return jax.pmap(functools.partial(train_steps, **step_kwargs), axis_name=AXIS,
+                  in_axes=(None, 0), out_axes=(None, None), donate_argnums=(0,),
+                  devices=devices)
+
+
+def pmap_resident_train_steps(devices: Sequence[jax.Device], **kwargs) -> Callable:
+  """resident_train_steps compiled over `devices`: (state, data, first_step) replicated, the
+  epoch's order [devices, steps * per_device] one row per device."""
+  return jax.pmap(functools.partial(resident_train_steps, **kwargs), axis_name=AXIS,
+                  in_axes=(None, None, 0, None), out_axes=(None, None), donate_argnums=(0,),
+                  devices=devices)
+
+
+def pmap_resident_eval(devices: Sequence[jax.Device], **kwargs) -> Callable:
+  """resident_eval compiled over `devices`: the evaluation arrays one row per device."""
+  return jax.pmap(functools.partial(resident_eval, **kwargs), axis_name=AXIS,
+                  in_axes=(None, 0), out_axes=None, devices=devices)
