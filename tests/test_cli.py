@@ -125,6 +125,10 @@ def test_modes_after_training_read_the_runs_own_config(run, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert (copy / 'export' / 'model.tflite').exists() and 'tflite in' in result.stdout
   assert not (copy / 'export' / 'report.json').exists()
+  preset = json.loads((copy / 'config.json').read_text())['augment']['preset']
+  result = run_main('--mode=preview', f'--workdir={copy}')  # the run's photos and preset
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert (copy / f'augment_preview_{preset}.png').exists()
   result = run_main('--mode=export', '--config.export.formats=tflite')
   assert result.returncode == 2
   assert result.stderr.strip() == 'error: --mode=export needs --workdir=RUN (the run to use), or --config'

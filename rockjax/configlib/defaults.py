@@ -127,7 +127,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.predict.allow_missing = False  # True: named inputs that are not found do not fail the run
 
   c.export = ml_collections.ConfigDict()  # --mode=export (docs/deployment.md)
-  c.export.formats = 'saved_model'  # comma-separated: saved_model, tflite, tflite_int8
+  c.export.formats = 'saved_model'  # comma-separated: saved_model, tflite, tflite_int8, onnx
   c.export.calibration_images = 200  # training images that calibrate tflite_int8
   c.export.report = True  # export/report.json: each format's accuracy and latency on this CPU
   c.export.latency_runs = 100  # batch-1 calls timed per format for the report; 0 skips timing

@@ -97,7 +97,7 @@ def _checked(x, rank: int, message: str, channels: int | None = None):
   return tf.ensure_shape(tf.cond(ok, lambda: tf.identity(x), fail), shape)
 
 
-FORMATS = ('saved_model', 'tflite', 'tflite_int8')  # export.formats
+FORMATS = ('saved_model', 'tflite', 'tflite_int8', 'onnx')  # export.formats
 
 
 def parse_formats(text: str) -> list[str]:
@@ -132,8 +132,14 @@ def export_workdir(workdir: str, export_config, out_dir: str | None = None) -> s
     tf.saved_model.save(module, os.path.join(tmp, 'saved_model'),
                         signatures={'serving_default': module.images, 'files': module.files})
   from rockjax.serving import export_report, tflite
-  if 'tflite' in formats:
+  if 'tflite' in formats or 'onnx' in formats:  # ONNX is converted from the float TFLite file
     _write_bytes(os.path.join(tmp, export_report.FILES['tflite']), tflite.convert(predictor))
+  if 'onnx' in formats:
+    from rockjax.serving import onnx_export
+    onnx_export.convert(os.path.join(tmp, export_report.FILES['tflite']),
+                        os.path.join(tmp, export_report.FILES['onnx']))
+    if 'tflite' not in formats:
+      os.remove(os.path.join(tmp, export_report.FILES['tflite']))
   if 'tflite_int8' in formats:
     calibration, _ = export_report.run_images(predictor, workdir, 'train',
                                               get('calibration_images', 200))

@@ -3,8 +3,8 @@ measured side by side in one run: top-1 accuracy, agreement with the original's 
 probability difference, and batch-1 latency (p50, p99) on this CPU.
 
 The original is rockjax's JAX predictor (the best checkpoint, as `--mode=predict` runs it); the
-SavedModel is timed through its `serving_default` signature on images of the trained size, and the
-TFLite files through the TFLite interpreter. Latencies are of the model alone: reading and resizing
+SavedModel is timed through its `serving_default` signature on images of the trained size, the
+TFLite files through the TFLite interpreter and the ONNX file through onnxruntime (CPU). Latencies are of the model alone: reading and resizing
 the photo are not included, for any format.
 """
 
@@ -19,7 +19,7 @@ from rockjax.data import dataset as datasets
 from rockjax.errors import DataError
 from rockjax.serving import tflite
 
-FILES = {'tflite': 'model.tflite', 'tflite_int8': 'model_int8.tflite'}
+FILES = {'tflite': 'model.tflite', 'tflite_int8': 'model_int8.tflite', 'onnx': 'model.onnx'}
 
 
 def run_images(predictor, workdir: str, split: str, limit: int = 0):
@@ -43,8 +43,11 @@ def callables(predictor, out_dir: str, formats) -> dict:
     serve = tf.saved_model.load(os.path.join(out_dir, 'saved_model')).signatures['serving_default']
     fns['saved_model'] = lambda images: serve(images=tf.constant(images))['probabilities'].numpy()
   for name, filename in FILES.items():
-    if name in formats:
+    if name in formats and name != 'onnx':
       fns[name] = tflite.Interpreter(os.path.join(out_dir, filename))
+  if 'onnx' in formats:
+    from rockjax.serving import onnx_export
+    fns['onnx'] = onnx_export.Session(os.path.join(out_dir, FILES['onnx']))
   return fns
 
 

@@ -87,30 +87,32 @@ def test_a_wrong_rank_or_channel_count_is_a_readable_error(run, tmp_path):
 
 
 def test_every_format_with_a_report_through_the_cli(run, tmp_path):
-  """export.formats writes the SavedModel and both TFLite files; report.json scores each beside
-  the original on the validation split, with batch-1 latencies; the int8 file is calibrated on
-  training images and stays close to the float model."""
+  """export.formats writes the SavedModel, both TFLite files and ONNX; report.json scores each
+  beside the original on the validation split, with batch-1 latencies; the int8 file is calibrated
+  on training images and stays close to the float model."""
   from rockjax import cli
   from rockjax.serving import tflite
   config, workdir, _ = run
   config = config.copy_and_resolve_references()
-  config.export.formats = 'saved_model,tflite,tflite_int8'
+  config.export.formats = 'saved_model,tflite,tflite_int8,onnx'
   config.export.latency_runs = 5
   config.export.output_dir = str(tmp_path / 'export')
   text = cli.export(config, workdir, [])
-  assert 'saved_model, tflite, tflite_int8 in' in text and 'report.json' in text
+  assert 'saved_model, tflite, tflite_int8, onnx in' in text and 'report.json' in text
   out = tmp_path / 'export'
   meta = json.loads((out / 'model.json').read_text())
-  assert meta['formats'] == ['saved_model', 'tflite', 'tflite_int8']
+  assert meta['formats'] == ['saved_model', 'tflite', 'tflite_int8', 'onnx']
   report = json.loads((out / 'report.json').read_text())
   rows = report['rows']
-  assert list(rows) == ['original', 'saved_model', 'tflite', 'tflite_int8']
+  assert list(rows) == ['original', 'saved_model', 'tflite', 'tflite_int8', 'onnx']
   n = rows['original']['images']
   assert n > 0 and all(row['images'] == n and row['p50_ms'] > 0 for row in rows.values())
   assert rows['saved_model']['top1_agreement_with_original'] == 1.0
   assert rows['saved_model']['max_abs_probability_difference'] < 1e-4
   assert rows['tflite']['top1_agreement_with_original'] == 1.0
   assert rows['tflite']['max_abs_probability_difference'] < 1e-4
+  assert rows['onnx']['top1_agreement_with_original'] == 1.0  # onnxruntime, from the TFLite file
+  assert rows['onnx']['max_abs_probability_difference'] < 1e-4
   assert rows['tflite_int8']['file_bytes'] < rows['tflite']['file_bytes']
   assert rows['tflite_int8']['max_abs_probability_difference'] < 0.2
   predictor = inference.load_predictor(workdir)
@@ -122,6 +124,6 @@ def test_every_format_with_a_report_through_the_cli(run, tmp_path):
 def test_an_unknown_format_is_one_error_naming_the_choices(run, tmp_path):
   from rockjax.errors import ConfigError
   _, workdir, _ = run
-  with pytest.raises(ConfigError, match='saved_model, tflite, tflite_int8'):
-    export.export_workdir(workdir, dict(formats='saved_model,onnx'), str(tmp_path / 'x'))
+  with pytest.raises(ConfigError, match='saved_model, tflite, tflite_int8, onnx'):
+    export.export_workdir(workdir, dict(formats='saved_model,coreml'), str(tmp_path / 'x'))
   assert not (tmp_path / 'x').exists()
