@@ -20,29 +20,29 @@ import numpy as np
 
 
 def check(workdir: str, out_dir: str, batch_size: int) -> dict:
-  from rockjax.serving import export, predict, predictor as predictors
+  import rockjax
+  from rockjax.serving import export
   with open(os.path.join(workdir, 'split.json')) as f:
     split = json.load(f)
   paths = [os.path.join(split['root'], p) for p in split['val']]
-  predictor = predictors.load_predictor(workdir)
+  model = rockjax.load(workdir)  # as --mode=predict reads and scores photos
   start = time.perf_counter()
-  pixels, good, skipped = predict.read_inputs(paths, predictor.read_options)
-  expected = predictor.probabilities(pixels)
+  expected = model.predict(paths).probabilities
   predict_s = time.perf_counter() - start
-  export.export_saved_model(workdir, out_dir)
+  rockjax.export(workdir, formats='saved_model', report=False, output_dir=out_dir)
   serve = export.load_file_signature(out_dir)
   start = time.perf_counter()
-  got = np.concatenate([serve(good[i:i + batch_size])['probabilities']
-                        for i in range(0, len(good), batch_size)])
+  got = np.concatenate([serve(paths[i:i + batch_size])['probabilities']
+                        for i in range(0, len(paths), batch_size)])
   exported_s = time.perf_counter() - start
   agree = got.argmax(1) == expected.argmax(1)
-  data = predictor.config.data
+  config = model.predictor.config
   return dict(
-      date=datetime.date.today().isoformat(), workdir=workdir, model=predictor.config.model.name,
-      preprocessing=f'{data.image_size} px, {data.interpolation}, {data.aspect}',
-      test_time_flip=bool(predictor.config.test_time_flip), photos=len(good),
-      unreadable=len(skipped), top1_agree=int(agree.sum()),
-      disagreeing=[good[i] for i in np.flatnonzero(~agree)],
+      date=datetime.date.today().isoformat(), workdir=workdir, model=config.model.name,
+      preprocessing=f'{config.data.image_size} px, {config.data.interpolation}, '
+                    f'{config.data.aspect}',
+      test_time_flip=bool(config.test_time_flip), photos=len(paths),
+      top1_agree=int(agree.sum()), disagreeing=[paths[i] for i in np.flatnonzero(~agree)],
       max_abs_probability_difference=float(np.abs(got - expected).max()),
       seconds=dict(predict_reading_and_scoring=round(predict_s, 1),
                    export_files_signature=round(exported_s, 1)))

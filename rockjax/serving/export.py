@@ -142,7 +142,7 @@ def export_workdir(workdir: str, export_config, out_dir: str | None = None) -> s
       os.remove(os.path.join(tmp, export_report.FILES['tflite']))
   if 'tflite_int8' in formats:
     calibration, _ = export_report.run_images(predictor, workdir, 'train',
-                                              get('calibration_images', 200))
+                                              get('calibration_images', 600))
     _write_bytes(os.path.join(tmp, export_report.FILES['tflite_int8']),
                  tflite.convert(predictor, calibration))
   meta = metadata(predictor, training is not None)
