@@ -128,7 +128,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.export = ml_collections.ConfigDict()  # --mode=export (docs/deployment.md)
   c.export.formats = 'saved_model'  # comma-separated: saved_model, tflite, tflite_int8, onnx
-  c.export.calibration_images = 600  # training images that calibrate tflite_int8 (docs/deployment.md)
+  c.export.calibration_images = 600  # training images that calibrate tflite_int8
   c.export.report = True  # export/report.json: each format's accuracy and latency on this CPU
   c.export.latency_runs = 100  # batch-1 calls timed per format for the report; 0 skips timing
   c.export.output_dir = ''  # where the export goes; '' means <workdir>/export
