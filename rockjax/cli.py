@@ -166,10 +166,20 @@ def train(config, workdir: str, inputs) -> str:
             f'{100 * result["std_final_val_accuracy"]:.2f}% (best epoch, selected on validation: '
             f'{100 * result["mean_best_val_accuracy"]:.2f}% +- '
             f'{100 * result["std_best_val_accuracy"]:.2f}%); details in '
-            f'{os.path.join(workdir, "kfold.json")}')
+            f'{os.path.join(workdir, "kfold.json")}\n'
+            f'next: python main.py --mode=eval --workdir={workdir}  (every fold, pooled)')
   return (f'final-epoch val accuracy {100 * result["final_val_accuracy"]:.2f}% (epoch '
           f'{result["final_epoch"]}); best {100 * result["best_val_accuracy"]:.2f}% at epoch '
-          f'{result["best_epoch"]}, selected on validation; outputs in {workdir}')
+          f'{result["best_epoch"]}, selected on validation; outputs in {workdir}\n'
+          + next_commands(workdir))
+
+
+def next_commands(workdir: str) -> str:
+  """What a user runs next on a finished run (its own config is then the config)."""
+  w = workdir if ' ' not in workdir else f'"{workdir}"'
+  return (f'next: python main.py --mode=eval --workdir={w}\n'
+          f'      python main.py --mode=predict --workdir={w} --inputs=FOLDER_OF_PHOTOS\n'
+          f'      python main.py --mode=export --workdir={w}')
 
 
 def evaluate(config, workdir: str, inputs) -> str:

@@ -86,8 +86,9 @@ def training_curves(records: list[dict], path: str, best_epoch: int | None = Non
   return _save(fig, path)
 
 
-def confusion_matrix(matrix: np.ndarray, class_names: list[str], path: str) -> str:
-  """Counts (left) and row-normalised recall (right); true class on rows."""
+def confusion_matrix(matrix: np.ndarray, class_names: list[str], path: str,
+                     title: str = '') -> str:
+  """Counts (left) and row-normalised recall (right); true class on rows; `title` above both."""
   matrix = np.asarray(matrix)
   rows = matrix.sum(1, keepdims=True)
   normalised = np.divide(matrix, rows, out=np.zeros(matrix.shape, float), where=rows > 0)
@@ -106,6 +107,8 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str], path: str) -> s
         ax.text(j, i, format(values[i, j], fmt), ha='center', va='center', fontsize=7,
                 color='white' if top and values[i, j] > 0.6 * top else 'black')
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+  if title:
+    fig.suptitle(title, fontsize=10)
   return _save(fig, path)
 
 

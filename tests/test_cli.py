@@ -137,3 +137,11 @@ def test_modes_after_training_read_the_runs_own_config(run, tmp_path):
   assert result.stderr.count('\n') == 1, result.stderr
   result = run_main('--config.model.dropout=0.1')  # training names its recipe
   assert result.returncode == 2 and '--config is required for --mode=train' in result.stderr
+
+
+def test_a_finished_run_names_the_commands_that_come_next():
+  from rockjax import cli
+  text = cli.next_commands('runs/my rocks')
+  assert '--mode=eval --workdir="runs/my rocks"' in text
+  assert '--mode=predict --workdir="runs/my rocks" --inputs=FOLDER_OF_PHOTOS' in text
+  assert text.splitlines()[2].strip() == 'python main.py --mode=export --workdir="runs/my rocks"'

@@ -122,7 +122,7 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.predict = ml_collections.ConfigDict()  # --mode=predict
   c.predict.batch_size = 256
-  c.predict.latency_runs = 200  # batch-1 calls timed for the latency report; 0 skips timing
+  c.predict.latency_runs = 0  # > 0 (e.g. 200): also time batch-1 latency and throughput
   c.predict.output_dir = ''  # where predictions.csv goes; '' means the workdir
   c.predict.allow_missing = False  # True: named inputs that are not found do not fail the run
 

@@ -126,11 +126,11 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
       monitor.close()
       ctx.ckpt.close()  # waits for pending saves: what was saved stays saved, even on an error
   result = summary(ctx, loop)
-  logging.info('Done: final-epoch val accuracy %.2f%% (epoch %d); best %.2f%% at epoch %d (chosen '
-               'on these validation images, so optimistic by about %.2f points); best checkpoint '
-               'in %s.', 100 * result['final_val_accuracy'], result['final_epoch'],
-               100 * result['best_val_accuracy'], result['best_epoch'],
-               100 * result['best_minus_final'], ctx.ckpt.directory)
+  logging.info('Done: final-epoch val accuracy %.2f%% (epoch %d), the figure to report; best '
+               '%.2f%% at epoch %d, the checkpoint kept (picked on these same validation images, '
+               'so its figure is biased upwards); best checkpoint in %s.',
+               100 * result['final_val_accuracy'], result['final_epoch'],
+               100 * result['best_val_accuracy'], result['best_epoch'], ctx.ckpt.directory)
   if not (config.data.dir or config.data.tfds):
     logging.info(synthetic.WHAT_THE_NUMBER_MEANS)
   return result

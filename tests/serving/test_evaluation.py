@@ -216,3 +216,13 @@ def test_eval_on_the_test_split_needs_a_run_that_has_one(run):
     configlib.validate(tiny_config(eval__split='test', eval__dir='/some/folder'))
   with pytest.raises(errors.ConfigError, match='data.test_fraction'):
     configlib.validate(tiny_config(data__test_fraction=1.0))
+
+
+def test_the_confusion_matrix_title_says_accuracy_data_and_checkpoint():
+  from rockjax.serving import evaluation
+  report = dict(accuracy=0.78044, data='the saved validation split', num_examples=419,
+                checkpoint_epoch=10)
+  assert evaluation.matrix_title(report) == ('accuracy 78.04% on the saved validation split '
+                                             '(419 images), checkpoint of epoch 10')
+  pooled = dict(accuracy=0.5, split='val', num_examples=8, folds=[{}, {}])
+  assert evaluation.matrix_title(pooled).endswith("each fold's best checkpoint, out of fold")
