@@ -46,6 +46,8 @@ def get_config():
   # A held-out test split (never used for any choice), scored once at the end with
   # --mode=eval --config.eval.split=test. The study's rows reuse fixed folds (data.split_from).
   c.data.test_fraction = 0.1
+  c.data.min_test_images = 50  # a smaller test split is not carved (too few to judge on)
+  c.adapt_to_data = True  # a small folder: the batch shrinks to fit, warmup is capped (logged)
   c.data.where = 'device'
   c.augment.where = 'device'
   c.augment.preset = 'strong'

@@ -51,5 +51,7 @@ def get_config():
   # unbiased figure: --mode=eval --config.eval.split=test. The study's rows reuse the folds of the
   # runs before it (data.split_from), which have none.
   c.data.test_fraction = 0.1
+  c.data.min_test_images = 50  # a smaller test split is not carved (too few to judge on)
+  c.adapt_to_data = True  # a small folder: the batch shrinks to fit, warmup is capped (logged)
   c.augment.preset = 'strong'
   return c

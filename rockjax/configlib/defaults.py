@@ -31,6 +31,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.grad_clip_norm = 0.0  # 0 disables clipping
   c.schedule = 'plateau'  # constant | warmup_cosine | plateau
   c.warmup_epochs = 0.0
+  # True (the recommended recipes): a batch larger than the training set shrinks to fit it, and a
+  # warmup longer than half the run is cut to half, each change logged; False: both are errors
+  c.adapt_to_data = False
   c.cosine_final_fraction = 0.0  # final lr of warmup_cosine, as a fraction of learning_rate
   c.plateau = ml_collections.ConfigDict(dict(
       factor=0.5, patience=3, min_lr=1e-5, min_delta=1e-4))  # Keras ReduceLROnPlateau on val loss
@@ -66,6 +69,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.val_fraction = 0.25  # of the images outside the test split
   c.data.repeats = 1  # passes over the training images per epoch, shuffled together (reference: 10)
   c.data.test_fraction = 0.0  # > 0: a test split carved off first, never seen in training
+  c.data.min_test_images = 0  # a test split smaller than this is not carved (logged); 0: always
   c.data.interpolation = 'nearest'  # the reference's resize; see data/imageio.py RESAMPLE
   c.data.aspect = 'stretch'  # stretch (reference) | center_crop
   c.data.cache_dir = ''  # '' means $ROCKJAX_CACHE_DIR or ~/.cache/rockjax

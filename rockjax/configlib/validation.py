@@ -52,6 +52,7 @@ def validate(config) -> None:
               'plateau.patience', 'plateau.min_lr', 'plateau.min_delta',
               'cosine_final_fraction', 'eval.num_errors_shown',
               'eval.num_label_issues_shown', 'predict.latency_runs', 'export.latency_runs',
+              'data.min_test_images',
               'augment.mixup_alpha', 'augment.cutmix_alpha', 'init_lr_multiplier'):
     _positive(config, key, allow_zero=True)
   _check(not (config.data.tfds and config.data.dir), 'data.tfds',
@@ -87,8 +88,9 @@ def validate(config) -> None:
          'data.fold', f'must be -1 or in [0, {config.data.kfold}), got {config.data.fold!r}')
   _check(config.data.duplicate_threshold <= 32, 'data.duplicate_threshold',
          f'{config.data.duplicate_threshold} of 64 bits would merge unrelated photos; use <= 32')
-  _check(config.warmup_epochs <= config.num_epochs, 'warmup_epochs',
-         f'{config.warmup_epochs} exceeds num_epochs={config.num_epochs}')
+  _check(config.warmup_epochs <= config.num_epochs or config.adapt_to_data, 'warmup_epochs',
+         f'{config.warmup_epochs} exceeds num_epochs={config.num_epochs} (lower it, or set '
+         'adapt_to_data=True to cap it)')
   _choice(config, 'schedule', optim.SCHEDULES)
   _choice(config, 'eval.test_time_flip', TEST_TIME_FLIP_OVERRIDES)
   _choice(config, 'eval.split', EVAL_SPLITS)

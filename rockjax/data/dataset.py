@@ -112,7 +112,7 @@ def split_image_set(image_set: folder.ImageSet, data_config, seed: int,
   num_classes = len(image_set.class_names)
   labels = image_set.labels
   rest, test = np.arange(len(labels)), None
-  if data_config.test_fraction > 0:
+  if splits.wants_test(data_config.test_fraction, len(labels), data_config.min_test_images):
     rest, test_idx = splits.carve_test(labels, data_config.test_fraction, seed, groups,
                                        num_classes)
     test = image_set.subset(test_idx)

@@ -126,6 +126,18 @@ def carve_test(labels, test_fraction: float, seed: int, groups=None,
 
 
 
+def wants_test(test_fraction: float, num_images: int, min_images: int) -> bool:
+  """Whether to carve a test split: test_fraction > 0, and (when min_images > 0) a split of at
+  least min_images; a smaller one is skipped with a warning (too few to report an accuracy on)."""
+  expected = int(round(test_fraction * num_images))
+  if 0 < expected < min_images:
+    logging.warning('No test split: %d%% of %d photos is %d, fewer than data.min_test_images=%d, '
+                    'too few to report an accuracy on; every photo trains or validates.',
+                    round(100 * test_fraction), num_images, expected, min_images)
+    return False
+  return test_fraction > 0
+
+
 def warn_about_classes(class_names, train_labels, val_labels, test_labels=None) -> None:
   """A split a classifier cannot learn or be judged on: said in the log, not silently run."""
   if len(class_names) < 2:

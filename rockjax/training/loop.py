@@ -20,7 +20,7 @@ from absl import logging
 from rockjax import configlib, models
 from rockjax.data import batching, dataset as datasets, synthetic
 from rockjax.errors import ConfigError, NonFiniteLossError
-from rockjax.training import (checkpointing, faults, features, feeding, finetune, history,
+from rockjax.training import (adapt, checkpointing, faults, features, feeding, finetune, history,
                               monitoring, optim, runtime, state as states, steps,
                               workdir as workdirs)
 
@@ -82,6 +82,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
   dataset = load_data(config, workdir, rt)
+  config = adapt.fit_to_data(config, len(dataset.train) * config.data.repeats, rt.num_devices)
   ctx, state, schedule = initialise(config, workdir, rt, dataset)
   state, loop = restore_or_start(ctx, state)
   if loop.finished(config.num_epochs):
@@ -152,7 +153,8 @@ def initialise(config, workdir: str, rt: runtime.Runtime, dataset: datasets.Data
   spe = batching.steps_per_epoch(len(dataset.train) * config.data.repeats, config.batch_size)
   if spe == 0:
     raise ConfigError(f'config.batch_size: {config.batch_size} exceeds the '
-                      f'{len(dataset.train)} training images; lower it')
+                      f'{len(dataset.train)} training images; lower it (or set '
+                      'adapt_to_data=True to shrink it to fit)')
   model = models.create_model(config.model, len(dataset.class_names), bn_axis_name=steps.AXIS,
                               frozen=optim.frozen_modules(config))
   schedule = optim.learning_rate_schedule(config, spe)
