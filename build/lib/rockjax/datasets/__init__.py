@@ -1,1 +1,0 @@
-"""TensorFlow Datasets builders of rockjax (importing one registers it with TFDS)."""
