@@ -24,6 +24,7 @@ else
   "$python" -m pip wheel -q . --no-deps --no-build-isolation -w "$tmp/wheel"
   "$tmp/venv/bin/pip" install -q --no-deps "$tmp"/wheel/rockjax-*.whl
 fi
+rm -rf build rockjax.egg-info  # setuptools' build folders, not part of the checkout
 mkdir "$tmp/elsewhere" && cd "$tmp/elsewhere"
 "$tmp/venv/bin/rockjax" --config=configs/residual.py --config.num_epochs=1 \
     --config.data.synthetic.num_per_class=24 --config.data.repeats=1 --workdir=run

@@ -22,21 +22,13 @@ import jax
 import numpy as np
 from absl import logging
 
-from rockjax.errors import ConfigError, DependencyError
-from rockjax.serving import predictor as predictors
+from rockjax.errors import ConfigError
+from rockjax.serving import predictor as predictors, tf_loader
 from rockjax.training import workdir as workdirs
 
 
 def _tensorflow():
-  """TensorFlow and jax2tf, imported on this path only; a DependencyError without TensorFlow."""
-  try:
-    import tensorflow as tf
-    from jax.experimental import jax2tf
-  except ImportError as e:
-    raise DependencyError(f'--mode=export writes a TensorFlow SavedModel and needs TensorFlow, '
-                          f'which cannot be imported ({e}); install tensorflow-cpu (see '
-                          'requirements.txt), or serve with rockjax.serving.predictor') from e
-  return tf, jax2tf
+  return tf_loader.tensorflow('--mode=export (a TensorFlow SavedModel)')
 
 
 PLATFORMS = ('cpu', 'cuda')  # where the SavedModel runs (TensorFlow on CPU or an NVIDIA GPU)

@@ -17,7 +17,7 @@ from absl import logging
 
 from rockjax.data import dataset as datasets
 from rockjax.errors import DataError
-from rockjax.serving import tflite
+from rockjax.serving import predict, tflite
 
 FILES = {'tflite': 'model.tflite', 'tflite_int8': 'model_int8.tflite', 'onnx': 'model.onnx'}
 
@@ -65,7 +65,7 @@ def measure(predictor, workdir: str, out_dir: str, formats, latency_runs: int) -
     labels = None
   reference = None
   for name, fn in fns.items():
-    row = tflite.latency_ms(fn, images[:1], latency_runs) if latency_runs else {}
+    row = predict.latency_ms(fn, images[:1], latency_runs) if latency_runs else {}
     if labels is not None:
       probabilities = np.asarray(fn(images))
       reference = probabilities if reference is None else reference

@@ -115,12 +115,7 @@ def measure_speed(predictor: predictors.Predictor, image: np.ndarray, runs: int,
                   batch_size: int) -> dict:
   """Batch-1 latency percentiles and batched throughput of the jitted predictor (after warm-up)."""
   one = image[None]
-  predictor.probabilities(one, batch_size=1)  # compile
-  times = []
-  for _ in range(runs):
-    start = time.perf_counter()
-    predictor.probabilities(one, batch_size=1)
-    times.append(time.perf_counter() - start)
+  latency = latency_ms(lambda x: predictor.probabilities(x, batch_size=1), one, runs)
   batch = np.repeat(one, batch_size, axis=0)
   predictor.probabilities(batch, batch_size=batch_size)  # compile the batched shape
   repeats = max(3, runs // 20)
@@ -128,10 +123,22 @@ def measure_speed(predictor: predictors.Predictor, image: np.ndarray, runs: int,
   for _ in range(repeats):
     predictor.probabilities(batch, batch_size=batch_size)
   seconds = time.perf_counter() - start
-  ms = 1000 * np.asarray(times)
-  return dict(batch1_p50_ms=float(np.percentile(ms, 50)), batch1_p99_ms=float(np.percentile(ms, 99)),
+  return dict(batch1_p50_ms=latency['p50_ms'], batch1_p99_ms=latency['p99_ms'],
               batch1_runs=runs, throughput_images_per_s=batch_size * repeats / seconds,
               throughput_batch_size=batch_size)
+
+
+def latency_ms(fn, batch: np.ndarray, runs: int) -> dict:
+  """Latency of `fn(batch)` over `runs` calls after two warm-up calls (compiles): p50 and p99, ms.
+  Every format's batch-1 figure is measured with it (--mode=predict, export/report.json)."""
+  for _ in range(2):
+    fn(batch)
+  times = []
+  for _ in range(runs):
+    start = time.perf_counter()
+    fn(batch)
+    times.append(1e3 * (time.perf_counter() - start))
+  return dict(p50_ms=float(np.percentile(times, 50)), p99_ms=float(np.percentile(times, 99)))
 
 
 def write_csv(path: str, files: list[str], probabilities: np.ndarray, class_names) -> None:

@@ -10,22 +10,14 @@ training images; its input stays uint8 and its output float32.
 
 from __future__ import annotations
 
-import time
-
 import jax
 import numpy as np
 
-from rockjax.errors import DependencyError
+from rockjax.serving import tf_loader
 
 
 def _tensorflow():
-  try:
-    import tensorflow as tf
-    from jax.experimental import jax2tf
-  except ImportError as e:
-    raise DependencyError(f'TFLite export needs TensorFlow, which cannot be imported ({e}); '
-                          'install tensorflow-cpu (see requirements.txt)') from e
-  return tf, jax2tf
+  return tf_loader.tensorflow('TFLite export')
 
 
 def convert(predictor, calibration: np.ndarray | None = None) -> bytes:
@@ -69,15 +61,3 @@ class Interpreter:
 
   def __call__(self, images: np.ndarray) -> np.ndarray:
     return np.stack([self.one(image) for image in images])
-
-
-def latency_ms(fn, image: np.ndarray, runs: int) -> dict:
-  """Batch-1 latency of `fn(image)` over `runs` calls after two warm-up calls: p50 and p99, ms."""
-  for _ in range(2):
-    fn(image)
-  times = []
-  for _ in range(runs):
-    start = time.perf_counter()
-    fn(image)
-    times.append(1e3 * (time.perf_counter() - start))
-  return dict(p50_ms=float(np.percentile(times, 50)), p99_ms=float(np.percentile(times, 99)))
