@@ -123,4 +123,4 @@ class Model:
 
 def load(workdir: str) -> Model:
   """The run's best checkpoint (its EMA weights when it kept them) and its own preprocessing."""
-  return Model(predictors.load_predictor(workdir))
+  return Model(predictors.load_predictor(workdir, calibrated=True))

@@ -112,6 +112,25 @@ def confusion_matrix(matrix: np.ndarray, class_names: list[str], path: str,
   return _save(fig, path)
 
 
+def reliability_diagram(rel: dict, path: str, title: str = '') -> str:
+  """Accuracy against confidence per bin (bars; the diagonal is perfect calibration), and how many
+  photos each bin holds."""
+  edges = np.asarray(rel['edges'])
+  centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+  counts = np.asarray(rel['counts'])
+  fig, (ax, ax_n) = plt.subplots(2, 1, figsize=(5, 6), height_ratios=(3, 1), sharex=True,
+                                 layout='constrained')
+  shown = counts > 0
+  ax.bar(centres[shown], np.asarray(rel['accuracy'])[shown], width=width * 0.9, label='accuracy')
+  ax.plot([0, 1], [0, 1], 'k--', lw=1, label='perfect calibration')
+  ax.set(ylabel='accuracy', xlim=(0, 1), ylim=(0, 1),
+         title=title or f'ECE {100 * rel["ece"]:.1f} points')
+  ax.legend(loc='upper left', fontsize=8)
+  ax_n.bar(centres, counts, width=width * 0.9, color='grey')
+  ax_n.set(xlabel='confidence (top-1 probability)', ylabel='photos')
+  return _save(fig, path)
+
+
 def overlay_curves(curves: dict[str, list[tuple[int, float]]], path: str,
                    ylabel: str = 'val accuracy (%)') -> str:
   """One line per run: [(epoch, value)], e.g. the val-accuracy curves of a sweep."""

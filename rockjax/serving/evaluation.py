@@ -30,7 +30,7 @@ from absl import logging
 from rockjax import fileio, plots
 from rockjax.data import dataset as datasets, folder
 from rockjax.errors import DataError, NoCheckpointError, WorkdirError
-from rockjax.serving import label_issues, predictor as predictors
+from rockjax.serving import calibration, label_issues, predictor as predictors
 from rockjax.serving.reports import classification_report, confusion, format_report  # noqa: F401
 
 
@@ -187,7 +187,11 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
                 data=eval_config.dir or (TEST_DATA if eval_config.split == 'test' else
                                          'saved validation split'),
                 test_time_flip=bool(predictor.config.test_time_flip))
-  _write(output_dir(workdir, eval_config), report, image_set, probabilities, eval_config)
+  out = output_dir(workdir, eval_config)
+  report['calibration'] = calibration.evaluate(
+      workdir, out, matrix_title(report), report.get('checkpoint_epoch'), image_set.labels,
+      probabilities, fit=not eval_config.dir and eval_config.split == 'val')
+  _write(out, report, image_set, probabilities, eval_config)
   logging.info('Evaluated %s (epoch %d) on %s%s: accuracy %.2f%% on %d images.',
                predictor.checkpoint, predictor.epoch, report['data'],
                ' with test-time flips' if report['test_time_flip'] else '',

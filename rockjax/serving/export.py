@@ -114,7 +114,7 @@ def export_workdir(workdir: str, export_config, out_dir: str | None = None) -> s
   get = export_config.get
   formats = parse_formats(get('formats', 'saved_model'))
   training = workdirs.training_holder(workdir)  # a run still training: its best may change
-  predictor = predictors.load_predictor(workdir)
+  predictor = predictors.load_predictor(workdir, calibrated=True)
   out_dir = out_dir or get('output_dir') or os.path.join(workdir, 'export')
   tmp = f'{out_dir}.tmp'
   shutil.rmtree(tmp, ignore_errors=True)
@@ -166,6 +166,7 @@ def metadata(predictor, training_still_running: bool) -> dict:
   return dict(
       class_names=predictor.class_names, model=predictor.config.model.name,
       checkpoint_epoch=predictor.epoch, checkpoint=predictor.checkpoint,
+      temperature=predictor.temperature,  # fitted by --mode=eval (calibration.json); 1: none
       training_still_running=training_still_running,
       signatures={
           'serving_default': 'images: uint8 RGB [batch, height, width, 3], any size',

@@ -150,7 +150,7 @@ def write_csv(path: str, files: list[str], probabilities: np.ndarray, class_name
 
 
 def predict_workdir(workdir: str, inputs: list[str], predict_config) -> dict:
-  predictor = predictors.load_predictor(workdir)
+  predictor = predictors.load_predictor(workdir, calibrated=True)
   options = predictor.read_options
   paths, missing = find_inputs(inputs, options.extensions)
   if not paths:
@@ -177,6 +177,7 @@ def predict_workdir(workdir: str, inputs: list[str], predict_config) -> dict:
   summary = dict(num_predicted=len(good), num_skipped=len(skipped),
                  skipped=[dict(path=p, reason=r, detail=d) for p, r, d in skipped],
                  read_seconds=read_seconds, predictions=out, checkpoint_epoch=predictor.epoch,
+                 temperature=predictor.temperature,
                  **speed)
   summary['skipped_by_reason'] = by_reason = {}
   for _, reason, _ in skipped:

@@ -23,6 +23,7 @@ from absl import logging
 from rockjax import configlib, models
 from rockjax.data import folder
 from rockjax.errors import NoCheckpointError
+from rockjax.serving import calibration
 from rockjax.training import checkpointing, state as states, steps
 
 
@@ -35,6 +36,7 @@ class Predictor:
   epoch: int  # the epoch of the restored (best) checkpoint
   # Which checkpoint `epoch` is: 'the best checkpoint', or why it is another (the best one gone).
   checkpoint: str = 'the best checkpoint'
+  temperature: float = 1.0  # probabilities are softmax(log p / T) (serving/calibration.py)
 
   @property
   def image_size(self) -> int:
@@ -102,8 +104,12 @@ class Predictor:
   def predict_fn(self):
     """(variables, images) -> probabilities, jittable and exportable (with the run's
     test_time_flip: averaged over each image and its mirror image)."""
-    apply, flip = self.model.apply, bool(self.config.test_time_flip)
-    return lambda variables, images: jnp.exp(steps.class_log_probs(apply, variables, images, flip))
+    apply, flip, t = self.model.apply, bool(self.config.test_time_flip), float(self.temperature)
+
+    def fn(variables, images):
+      log_probs = steps.class_log_probs(apply, variables, images, flip)
+      return jnp.exp(log_probs if t == 1.0 else jax.nn.log_softmax(log_probs / t))
+    return fn
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
@@ -123,7 +129,9 @@ def load_class_names(workdir: str) -> list[str]:
     return json.load(f)
 
 
-def load_predictor(workdir: str) -> Predictor:
+def load_predictor(workdir: str, calibrated: bool = False) -> Predictor:
+  """The run's best checkpoint; with `calibrated`, scaled by the temperature that --mode=eval
+  fitted on its validation split (calibration.json), when there is one."""
   config = load_run_config(workdir)
   class_names = load_class_names(workdir)
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'), read_only=True)
@@ -133,8 +141,11 @@ def load_predictor(workdir: str) -> Predictor:
   finally:
     ckpt.close()
   variables = states.inference_variables(state)  # the EMA weights when the run kept them
+  epoch = int(loop['epoch'])
+  temperature = calibration.read_temperature(workdir, epoch) if calibrated else None
   return Predictor(config=config, class_names=class_names, model=model, variables=variables,
-                   epoch=int(loop['epoch']), checkpoint=describe_checkpoint(loop))
+                   epoch=epoch, checkpoint=describe_checkpoint(loop),
+                   temperature=temperature or 1.0)
 
 
 def describe_checkpoint(loop: dict) -> str:
