@@ -17,7 +17,7 @@ def test_load_predicts_paths_pil_images_and_arrays_as_predict_does(run, tmp_path
   model = rockjax.load(workdir)
   paths = [write_image(str(tmp_path / 'a.jpg'), size=(50, 37)),
            write_image(str(tmp_path / 'b.png'), mode='RGBA', size=(20, 24), seed=1)]
-  predictor = predictors.load_predictor(workdir)
+  predictor = predictors.load_predictor(workdir, calibrated=True)  # as rockjax.load serves
   pixels, good, _ = predicting.read_inputs(paths, predictor.read_options)
   expected = predictor.probabilities(pixels)
 

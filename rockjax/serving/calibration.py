@@ -73,26 +73,30 @@ def read_temperature(workdir: str, epoch: int) -> float | None:
   return float(saved['temperature'])
 
 
-def evaluate(workdir: str, out: str, title: str, epoch, labels, probabilities, fit: bool) -> dict:
-  """The ECE and reliability diagram of these probabilities; on the validation split (`fit`), the
-  temperature fitted there too, saved with the run for predict and export."""
-  from rockjax import plots  # matplotlib: only where a figure is drawn
+def measure(labels, probabilities, fit: bool) -> dict:
+  """The ECE and the reliability bins of these probabilities; with `fit` (the validation split),
+  the temperature fitted there and the ECE after it."""
   rel = reliability(probabilities, labels)
-  os.makedirs(out, exist_ok=True)
-  plots.reliability_diagram(rel, os.path.join(out, 'reliability.png'),
-                            f'ECE {100 * rel["ece"]:.1f} points, {title}')
-  result = dict(ece=rel['ece'], bins=BINS)
+  result = dict(ece=rel['ece'], bins=BINS, reliability=rel)
   if fit:
     t = fit_temperature(probabilities, labels)
-    after = reliability(scale(probabilities, t), labels)['ece']
-    result.update(temperature=t, ece_after_temperature=after)
-    saved = dict(temperature=t, fitted_on='the validation split, by --mode=eval',
-                 checkpoint_epoch=epoch, ece_before=rel['ece'], ece_after=after)
-    try:
-      fileio.write_json(os.path.join(workdir, FILE), saved)
-    except OSError as e:
-      logging.warning('Could not save the fitted temperature into %s (%s); predict and export '
-                      'will use uncalibrated probabilities.', workdir, e)
-    logging.info('Calibration: ECE %.1f points; temperature %.2f fitted on validation gives %.1f '
-                 '(predict and export use it).', 100 * rel['ece'], t, 100 * after)
+    result.update(temperature=t,
+                  ece_after_temperature=reliability(scale(probabilities, t), labels)['ece'])
   return result
+
+
+def save(workdir: str, result: dict, epoch: int) -> None:
+  """calibration.json in the run's workdir (predict and export read it); a workdir that cannot be
+  written costs only the temperature, with a warning."""
+  saved = dict(temperature=result['temperature'], fitted_on='the validation split, by --mode=eval',
+               checkpoint_epoch=epoch, ece_before=result['ece'],
+               ece_after=result['ece_after_temperature'])
+  try:
+    fileio.write_json(os.path.join(workdir, FILE), saved)
+  except OSError as e:
+    logging.warning('Could not save the fitted temperature into %s (%s); predict and export '
+                    'will use uncalibrated probabilities.', workdir, e)
+    return
+  logging.info('Calibration: ECE %.1f points; temperature %.2f fitted on validation gives %.1f '
+               '(predict and export use it).', 100 * result['ece'], result['temperature'],
+               100 * result['ece_after_temperature'])

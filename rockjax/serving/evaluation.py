@@ -162,6 +162,10 @@ def _write_files(out: str, report: dict, image_set: folder.ImageSet, probabiliti
   fileio.write_json(os.path.join(out, 'report.json'), report)
   plots.confusion_matrix(np.asarray(report['confusion_matrix']), class_names,
                          os.path.join(out, 'confusion_matrix.png'), matrix_title(report))
+  if 'calibration' in report:
+    rel = report['calibration']['reliability']
+    plots.reliability_diagram(rel, os.path.join(out, 'reliability.png'),
+                              f'ECE {100 * rel["ece"]:.1f} points; {matrix_title(report)}')
   error_grid(image_set, probabilities, wrong, class_names,
              os.path.join(out, 'most_confident_errors.png'))
 
@@ -188,10 +192,11 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
                                          'saved validation split'),
                 test_time_flip=bool(predictor.config.test_time_flip))
   out = output_dir(workdir, eval_config)
-  report['calibration'] = calibration.evaluate(
-      workdir, out, matrix_title(report), report.get('checkpoint_epoch'), image_set.labels,
-      probabilities, fit=not eval_config.dir and eval_config.split == 'val')
+  report['calibration'] = calibration.measure(
+      image_set.labels, probabilities, fit=not eval_config.dir and eval_config.split == 'val')
   _write(out, report, image_set, probabilities, eval_config)
+  if 'temperature' in report['calibration']:
+    calibration.save(workdir, report['calibration'], predictor.epoch)
   logging.info('Evaluated %s (epoch %d) on %s%s: accuracy %.2f%% on %d images.',
                predictor.checkpoint, predictor.epoch, report['data'],
                ' with test-time flips' if report['test_time_flip'] else '',

@@ -28,7 +28,7 @@ def test_export_round_trip_matches_jax(run, tmp_path):
   finally:
     trainer.kill()
   serve, meta = export.load_saved_model(out)
-  predictor = inference.load_predictor(workdir)
+  predictor = inference.load_predictor(workdir, calibrated=True)  # what predict serves
   assert meta['class_names'] == predictor.class_names and meta['image_size'] == 16
   assert meta['training_still_running'] is True
   assert meta['checkpoint'] == 'the best checkpoint' and meta['checkpoint_epoch'] == predictor.epoch
@@ -53,7 +53,7 @@ def test_files_of_any_size_and_format_score_as_predict_scores_them(run, tmp_path
   config['data'].update(interpolation=interpolation, aspect=aspect)  # the same weights
   (copy / 'config.json').write_text(json.dumps(config))
   out = export.export_saved_model(str(copy), str(tmp_path / 'export'))
-  predictor = inference.load_predictor(str(copy))
+  predictor = inference.load_predictor(str(copy), calibrated=True)  # what predict serves
   paths = _files(str(tmp_path / 'photos'))
   pixels, good, _ = predict.read_inputs(paths, predictor.read_options)
   assert good == paths
@@ -115,7 +115,7 @@ def test_every_format_with_a_report_through_the_cli(run, tmp_path):
   assert rows['onnx']['max_abs_probability_difference'] < 1e-4
   assert rows['tflite_int8']['file_bytes'] < rows['tflite']['file_bytes']
   assert rows['tflite_int8']['max_abs_probability_difference'] < 0.2
-  predictor = inference.load_predictor(workdir)
+  predictor = inference.load_predictor(workdir, calibrated=True)  # what predict serves
   image = np.random.default_rng(0).integers(0, 256, (1, 16, 16, 3), dtype=np.uint8)
   np.testing.assert_allclose(tflite.Interpreter(str(out / 'model.tflite'))(image),
                              predictor.probabilities(image), atol=1e-4)
