@@ -127,11 +127,16 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
       monitor.close()
       ctx.ckpt.close()  # waits for pending saves: what was saved stays saved, even on an error
   result = summary(ctx, loop)
-  logging.info('Done: final-epoch val accuracy %.2f%% (epoch %d), the figure to report; best '
-               '%.2f%% at epoch %d, the checkpoint kept (picked on these same validation images, '
-               'so its figure is biased upwards); best checkpoint in %s.',
-               100 * result['final_val_accuracy'], result['final_epoch'],
-               100 * result['best_val_accuracy'], result['best_epoch'], ctx.ckpt.directory)
+  if result['best_epoch'] == result['final_epoch']:
+    logging.info('Done: val accuracy %.2f%% at epoch %d, the final and the best epoch; checkpoint '
+                 'in %s.', 100 * result['final_val_accuracy'], result['final_epoch'],
+                 ctx.ckpt.directory)
+  else:
+    logging.info('Done: final-epoch val accuracy %.2f%% (epoch %d), the figure to report; best '
+                 '%.2f%% at epoch %d, the checkpoint kept (picked on these same validation '
+                 'images, so its figure is biased upwards); best checkpoint in %s.',
+                 100 * result['final_val_accuracy'], result['final_epoch'],
+                 100 * result['best_val_accuracy'], result['best_epoch'], ctx.ckpt.directory)
   if not (config.data.dir or config.data.tfds):
     logging.info(synthetic.WHAT_THE_NUMBER_MEANS)
   return result

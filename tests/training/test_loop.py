@@ -54,7 +54,8 @@ def test_a_run_on_the_generated_set_says_what_its_figure_means(tmp_path, monkeyp
   lines.clear()  # a user's folder gets no such line
   loop.train_and_evaluate(tiny_config(num_epochs=1, data__dir=datasets.data_root(
       tiny_config().data)), str(tmp_path / 'folder'))
-  assert any(line.startswith('Done: final-epoch') for line in lines)
+  assert any(line.startswith('Done: val accuracy') and 'the final and the best epoch' in line
+             for line in lines)  # one epoch: no best-versus-final to explain
   assert not any('says nothing about' in line for line in lines)
 
 
