@@ -42,11 +42,7 @@ def train(config_file_or_dict='configs/residual.py', workdir: str | None = None,
           **overrides) -> dict:
   """Trains (or resumes) a run into `workdir` (default runs/<hash of the config>); its summary."""
   c = config(config_file_or_dict, **overrides)
-  if workdir is None:
-    import hashlib
-    digest = hashlib.sha256(configlib.to_json(c).encode()).hexdigest()[:8]
-    workdir = os.path.join('runs', f'api-{digest}')
-  return cli.run_training(c, workdir)
+  return cli.run_training(c, workdir or cli.default_workdir(c, stem='api'))
 
 
 def _section(name: str, overrides: dict) -> ml_collections.ConfigDict:

@@ -75,11 +75,12 @@ def config_path() -> str:
   return config_flags.get_config_filename(flags.FLAGS['config'])
 
 
-def default_workdir(config, prefix: str = '', extra: str = '') -> str:
-  """runs/<prefix><config file stem>-<8 hex digits of the resolved config (and `extra`)>: the same
-  command always lands in the same folder, so rerunning it resumes."""
+def default_workdir(config, prefix: str = '', extra: str = '', stem: str | None = None) -> str:
+  """runs/<prefix><stem>-<8 hex digits of the resolved config (and `extra`)>, the stem being the
+  --config file's unless given: the same command always lands in the same folder, so rerunning it
+  resumes."""
   digest = hashlib.sha256((configlib.to_json(config) + extra).encode()).hexdigest()[:8]
-  stem = os.path.splitext(os.path.basename(config_path()))[0]
+  stem = stem or os.path.splitext(os.path.basename(config_path()))[0]
   return os.path.join('runs', f'{prefix}{stem}-{digest}')
 
 
