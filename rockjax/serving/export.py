@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 
-import jax
 import numpy as np
 from absl import logging
 
@@ -36,14 +35,12 @@ PLATFORMS = ('cpu', 'cuda')  # where the SavedModel runs (TensorFlow on CPU or a
 
 def serving_module(predictor):
   """A tf.Module whose `images` and `files` functions are the two signatures."""
-  tf, jax2tf = _tensorflow()
+  tf, _ = _tensorflow()
   from rockjax.serving import tf_images
   size, data = predictor.image_size, predictor.config.data
-  variables = jax.device_get(predictor.variables)
-  fn = predictor.predict_fn()
-  model = jax2tf.convert(lambda images: fn(variables, images),
-                         polymorphic_shapes=[f'(b, {size}, {size}, 3)'], with_gradient=False,
-                         native_serialization_platforms=PLATFORMS)
+  model = tf_loader.converted(predictor, '--mode=export (a TensorFlow SavedModel)',
+                              polymorphic_shapes=[f'(b, {size}, {size}, 3)'],
+                              native_serialization_platforms=PLATFORMS)
   names = tf.constant(predictor.class_names)
 
   def outputs(pixels):

@@ -15,3 +15,13 @@ def tensorflow(purpose: str):
     raise DependencyError(f'{purpose} needs TensorFlow, which cannot be imported ({e}); install '
                           'tensorflow-cpu (see requirements.txt), or serve with rockjax.load') from e
   return tf, jax2tf
+
+
+def converted(predictor, purpose: str, **jax2tf_options):
+  """`predictor`'s images -> probabilities as a TensorFlow function (jax2tf), its weights
+  closed over as constants."""
+  import jax
+  _, jax2tf = tensorflow(purpose)
+  fn, variables = predictor.predict_fn(), jax.device_get(predictor.variables)
+  return jax2tf.convert(lambda images: fn(variables, images), with_gradient=False,
+                        **jax2tf_options)

@@ -10,7 +10,6 @@ training images; its input stays uint8 and its output float32.
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 
 from rockjax.serving import tf_loader
@@ -23,13 +22,11 @@ def _tensorflow():
 def convert(predictor, calibration: np.ndarray | None = None) -> bytes:
   """The flatbuffer of `predictor`'s network (standard ops); int8 when `calibration` (uint8
   images [N, size, size, 3], N > 0) is given."""
-  tf, jax2tf = _tensorflow()
+  tf, _ = _tensorflow()
   predictor = predictor.with_standard_ops()
-  size, fn = predictor.image_size, predictor.predict_fn()
-  variables = jax.device_get(predictor.variables)
+  size = predictor.image_size
   module = tf.Module()
-  module.f = tf.function(jax2tf.convert(lambda x: fn(variables, x), with_gradient=False),
-                         autograph=False,
+  module.f = tf.function(tf_loader.converted(predictor, 'TFLite export'), autograph=False,
                          input_signature=[tf.TensorSpec([1, size, size, 3], tf.uint8)])
   converter = tf.lite.TFLiteConverter.from_concrete_functions(
       [module.f.get_concrete_function()], module)
