@@ -31,7 +31,7 @@ def get_config():
   c.model.bn_momentum = 0.9
   c.init_freeze = 'stem:block_10'
   c.init_lr_multiplier = 1.0
-  c.num_epochs = 10
+  c.num_epochs = 12
   c.batch_size = 32
   c.learning_rate = 1e-3
   c.schedule = 'warmup_cosine'

@@ -73,6 +73,30 @@ def block_specs(width: float, depth: float) -> list[tuple[int, int, int, int, in
   return specs
 
 
+@jax.custom_vjp
+def pointwise(x, kernel):
+  """A 1x1 convolution as a matmul over the channels (x @ kernel), whose backward pass takes the
+  output gradient as it comes. Left to itself, XLA:CPU fuses the BatchNorm backward into a
+  transposed copy of that gradient for the kernel's matmul, which runs far slower than the two
+  apart (BENCHMARKS.md, fine-tuning); the optimisation barrier keeps them apart."""
+  return x @ kernel
+
+
+def _pointwise_fwd(x, kernel):
+  return x @ kernel, (x, kernel)
+
+
+def _pointwise_bwd(residuals, dy):
+  x, kernel = residuals
+  dy = lax.optimization_barrier(dy)
+  dx = dy @ kernel.T
+  dk = (x.reshape(-1, x.shape[-1]).T @ dy.reshape(-1, dy.shape[-1])).astype(kernel.dtype)
+  return dx.astype(x.dtype), dk
+
+
+pointwise.defvjp(_pointwise_fwd, _pointwise_bwd)
+
+
 class ConvBN(LayerSettings):
   """A bias-free conv ('SAME', TensorFlow's padding), BatchNorm, and ReLU6 when `act`. 1x1 convs
   are matmuls unless conv_impl='xla' (the standard op, which export uses)."""
@@ -87,7 +111,7 @@ class ConvBN(LayerSettings):
     kernel = self.param('kernel', he_normal, (k, k, x.shape[-1], self.features), jnp.float32)
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
     if k == 1 and self.stride == 1 and self.conv_impl != 'xla':
-      y = x @ kernel[0, 0]
+      y = pointwise(x, kernel[0, 0])
     else:
       y = lax.conv_general_dilated(x, kernel, (self.stride, self.stride), 'SAME',
                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))

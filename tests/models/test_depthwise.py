@@ -67,3 +67,28 @@ def test_platform_picks_each_form_where_the_program_runs():
   assert 'feature_group_count = 4' in text  # the grouped op is there, for CUDA
   np.testing.assert_allclose(exported.call(x, w), depthwise.depthwise_conv(x, w, 2, 'shifted'),
                              rtol=1e-6, atol=1e-6)
+
+
+def test_images_per_block_is_the_largest_divisor_that_fits():
+  assert depthwise.images_per_block(32, 100, 1000) == 8  # 10 fit; 8 divides 32
+  assert depthwise.images_per_block(6, 100, 350) == 3
+  assert depthwise.images_per_block(7, 100, 350) == 1  # a prime batch: one image a block
+  assert depthwise.images_per_block(4, 5000, 1000) == 1  # an image larger than a block
+  assert depthwise.images_per_block(4, 10, 1000) == 4  # all at once
+
+
+@pytest.mark.parametrize('stride,kernel', [(1, 5), (2, 3)])
+def test_kernel_gradient_taken_in_blocks_of_images_equals_the_grouped_convolution(
+    monkeypatch, stride, kernel):
+  """The custom backward pass sums the kernel gradient a few images at a time (to stay in the
+  cache); with a block smaller than the batch it must still equal XLA's gradient."""
+  rng = np.random.default_rng(stride)
+  x = jnp.asarray(rng.normal(size=(6, 7, 8, 5)), jnp.float32)
+  w = jnp.asarray(rng.normal(size=(kernel, kernel, 1, 5)), jnp.float32)
+  image_bytes = (11 * 12 + 7 * 8) * 5 * 4  # padded input + output gradient of one image, at most
+  monkeypatch.setattr(depthwise, 'KERNEL_GRAD_BLOCK_BYTES', 2 * image_bytes)  # 2 images a block
+  assert depthwise.images_per_block(6, image_bytes) == 2
+  loss = lambda impl: lambda x, w: (jnp.sin(depthwise.depthwise_conv(x, w, stride, impl))).sum()
+  for a, b in zip(jax.grad(loss('shifted'), argnums=(0, 1))(x, w),
+                  jax.grad(loss('xla'), argnums=(0, 1))(x, w)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

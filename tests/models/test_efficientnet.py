@@ -165,3 +165,20 @@ def test_the_export_form_computes_the_same_network():
                                            jax.random.PRNGKey(0))) == jax.tree.structure(variables)
   apply = lambda m: jax.jit(lambda v: m.apply(v, x, train=False))(variables)
   np.testing.assert_allclose(apply(folded), apply(model), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize('dtype', [jnp.float32, jnp.bfloat16])
+def test_pointwise_conv_has_the_gradients_of_a_plain_matmul(dtype):
+  """The 1x1 convs' custom backward pass (kept apart from the BatchNorm backward) gives what
+  autodiff of x @ kernel gives, in the compute dtype."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.normal(size=(2, 3, 4, 6)), dtype)
+  k = jnp.asarray(rng.normal(size=(6, 5)), dtype)
+  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k).astype(jnp.float32)))
+  ours = jax.grad(loss(efficientnet.pointwise), argnums=(0, 1))(x, k)
+  plain = jax.grad(loss(lambda x, k: x @ k), argnums=(0, 1))(x, k)
+  tol = 1e-5 if dtype == jnp.float32 else 5e-2
+  for a, b in zip(ours, plain):
+    assert a.dtype == b.dtype == dtype
+    np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=tol,
+                               atol=tol)
