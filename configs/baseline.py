@@ -3,11 +3,11 @@
     python main.py --config=configs/baseline.py
 """
 
-from rockjax import configlib
+from rockjax import schema
 
 
 def get_config():
-  config = configlib.base_config()
+  config = schema.base_config()
   config.model.name = 'SeedCNN'
   config.model.widths = (16, 32, 64)
   config.model.block_kernels = (7, 5, 3)

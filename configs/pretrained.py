@@ -19,11 +19,11 @@ freezing 3 at 160 px and lets 288 px train in under 15 minutes a fold on 2 CPU c
 learning rate for the trained blocks beat a tenth of it.
 """
 
-from rockjax import configlib
+from rockjax import schema
 
 
 def get_config():
-  c = configlib.base_config()
+  c = schema.base_config()
   c.model.name = 'EfficientNetLite0'
   c.model.pretrained = 'imagenet'
   c.model.dropout = 0.2

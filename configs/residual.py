@@ -17,11 +17,11 @@ On the generated default set (no data.dir) it passes 85% validation accuracy in 
 25th (93% there) after about 6.7 minutes (results/default_run_generated_set_2026-11-29.json).
 """
 
-from rockjax import configlib
+from rockjax import schema
 
 
 def get_config():
-  config = configlib.base_config()
+  config = schema.base_config()
   config.model.name = 'ResidualCNN'
   config.data.repeats = 10
   config.data.where = 'device'

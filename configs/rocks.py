@@ -20,11 +20,11 @@ as a test split (data.test_fraction), scored once at the end with
 --mode=eval --config.eval.split=test.
 """
 
-from rockjax import configlib
+from rockjax import schema
 
 
 def get_config():
-  c = configlib.base_config()
+  c = schema.base_config()
   c.num_epochs = 40
   c.batch_size = 64
   c.learning_rate = 2e-3

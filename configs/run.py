@@ -10,7 +10,7 @@ the run was trained with.
 
 import os
 
-from rockjax import configlib
+from rockjax import schema
 from rockjax.errors import ConfigError
 
 
@@ -19,4 +19,4 @@ def get_config(workdir: str = ''):
   if not workdir or not os.path.exists(path):
     raise ConfigError(f'{workdir or "(no --workdir)"!r} holds no training run (no config.json); '
                       'name a run with --workdir, or give --config')
-  return configlib.load(path)
+  return schema.load(path)

@@ -21,7 +21,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from rockjax import cli, configlib
+from rockjax import cli, configlib, schema
 from rockjax.data import imageio
 from rockjax.serving import predictor as predictors
 
@@ -31,10 +31,10 @@ def config(config_file_or_dict='configs/residual.py', **overrides) -> ml_collect
   if isinstance(config_file_or_dict, (str, os.PathLike)):
     c = configlib.load_config_file(os.fspath(config_file_or_dict))
   else:
-    c = configlib.with_defaults(ml_collections.ConfigDict(config_file_or_dict))
+    c = schema.with_defaults(ml_collections.ConfigDict(config_file_or_dict))
   for key, value in overrides.items():
     configlib.set_value(c, key.replace('__', '.'), value)
-  configlib.validate(c)
+  schema.validate(c)
   return c
 
 
@@ -46,10 +46,12 @@ def train(config_file_or_dict='configs/residual.py', workdir: str | None = None,
 
 
 def _section(name: str, overrides: dict) -> ml_collections.ConfigDict:
-  section = configlib.base_config()[name]
+  """The config's `name` section (eval, predict, export) with overrides, validated."""
+  c = schema.base_config()
   for key, value in overrides.items():
-    configlib.set_value(section, key.replace('__', '.'), value)
-  return section
+    configlib.set_value(c[name], key.replace('__', '.'), value)
+  schema.validate(c)
+  return c[name]
 
 
 def evaluate(workdir: str, **eval_overrides) -> dict:

@@ -15,7 +15,7 @@ import sys
 
 from absl import flags, logging
 
-from rockjax import configlib, fileio, logs
+from rockjax import configlib, fileio, logs, schema
 from rockjax.errors import DataError, Interrupted, Terminated, UserError
 
 USER_ERROR_STATUS = 2
@@ -134,7 +134,7 @@ def run_mode(name: str, mode_fn, config, workdir: str, inputs: list[str]) -> int
   logs.quiet_libraries()
   try:
     with sigterm_as_interrupt():
-      configlib.validate(config)
+      schema.validate(config)
       from rockjax.training import runtime
       runtime.maybe_initialize(config)
       logging.info('Mode %s, workdir %s', name, workdir)
@@ -215,7 +215,7 @@ def export(config, workdir: str, inputs) -> str:
 
 
 def preview(config, workdir: str, inputs) -> str:
-  from rockjax.augment import preview as previews
+  from rockjax.serving import preview as previews
   os.makedirs(workdir, exist_ok=True)
   path = previews.write_augmentation_preview(
       config, os.path.join(workdir, f'augment_preview_{config.augment.preset}.png'),

@@ -45,7 +45,7 @@ import jax
 import numpy as np
 import peers
 
-from rockjax import configlib, models
+from rockjax import configlib, models, schema
 from rockjax.augment import presets
 from rockjax.data import batching, dataset as datasets
 from rockjax.serving import predictor as predictors
@@ -59,7 +59,7 @@ def shipped_config(name: str, **overrides):
   c = configlib.load_config_file(os.path.join(_bootstrap.ROOT, 'configs', f'{name}.py'))
   for key, value in overrides.items():
     configlib.set_value(c, key.replace('__', '.'), value)
-  configlib.validate(c)
+  schema.validate(c)
   return c
 
 

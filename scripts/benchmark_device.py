@@ -13,7 +13,7 @@ import numpy as np
 import peers
 from benchmark import median_rates
 
-from rockjax import configlib, models
+from rockjax import configlib, models, schema
 from rockjax.data import folder
 from rockjax.serving import predictor as predictors
 from rockjax.training import feeding, optim, runtime, state as states, steps
@@ -29,7 +29,7 @@ def net_config(net: str, dtype: str, batch: int, quick: bool):
   c.data.where, c.augment.where, c.data.device_memory_mb = 'device', 'device', 1 << 20
   if quick:  # CI-size: small inputs and a narrow net, so that compiling takes seconds
     c.data.image_size, c.model.widths = 32, (8, 8, 8, 8)
-  configlib.validate(c)
+  schema.validate(c)
   return c
 
 

@@ -18,7 +18,7 @@ import _bootstrap  # noqa: F401  (the repository root on sys.path)
 from absl import app, flags
 from ml_collections import config_flags
 
-from rockjax import cli, configlib, logs
+from rockjax import cli, logs, schema
 from rockjax.data import dataset as datasets, decoded, dedup, folder
 from rockjax.errors import DataError, UserError
 
@@ -35,7 +35,7 @@ def define_flags() -> None:
 
 def decode(config, out: str) -> folder.ImageSet:
   """Reads config.data.dir as training would and writes it to `out`."""
-  configlib.validate(config)
+  schema.validate(config)
   if not config.data.dir:
     raise DataError('--config.data.dir: name the photo folder to decode')
   if not decoded.is_decoded(out):

@@ -95,9 +95,9 @@ def hit_rates(logits: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
 
 def score(model_name: str, photos: dict, indices: dict, mean, std) -> dict:
   import jax
-  from rockjax import configlib, models, pretrained
+  from rockjax import models, pretrained, schema
   from rockjax.data import dataset as datasets
-  c = configlib.base_config()
+  c = schema.base_config()
   c.model.name, c.model.pretrained = model_name, 'imagenet'
   variables = pretrained.load(c.model, datasets.cache_dir(c.data))
   model = models.create_model(c.model, pretrained.IMAGENET_CLASSES)

@@ -62,9 +62,9 @@ def cifar_images(root: str, per_class: int, size: int) -> np.ndarray | None:
 
 def rockjax_logits(variant: int, images: np.ndarray, impl: str) -> np.ndarray:
   import jax
-  from rockjax import configlib, models, pretrained
+  from rockjax import models, pretrained, schema
   from rockjax.data import dataset as datasets
-  c = configlib.base_config()
+  c = schema.base_config()
   c.model.name, c.model.pretrained = f'EfficientNetLite{variant}', 'imagenet'
   c.model.depthwise_impl = impl
   variables = pretrained.load(c.model, datasets.cache_dir(c.data))

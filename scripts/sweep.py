@@ -25,7 +25,7 @@ import _bootstrap  # noqa: F401  (the repository root on sys.path)
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from rockjax import cli, configlib, logs, plots
+from rockjax import cli, configlib, logs, plots, schema
 from rockjax.errors import UserError
 from rockjax.training import history
 
@@ -194,7 +194,7 @@ def sweep(config, specs: list[str], root: str | None) -> tuple[str, list[dict]]:
     c = config.copy_and_resolve_references()
     for key, value in assignment.items():
       configlib.set_value(c, key, value)
-    configlib.validate(c)
+    schema.validate(c)
     configs.append(c)
   os.makedirs(root, exist_ok=True)  # only once every combination is known to be valid
   kfold = kfold_of(config)

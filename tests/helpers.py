@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from rockjax import configlib
+from rockjax import configlib, schema
 
 
 def tiny_config(**overrides) -> ml_collections.ConfigDict:
@@ -20,7 +20,7 @@ def tiny_config(**overrides) -> ml_collections.ConfigDict:
 
   Keyword names use '__' for '.', e.g. tiny_config(model__dropout=0.1).
   """
-  c = configlib.base_config()
+  c = schema.base_config()
   c.num_epochs = 2
   c.batch_size = 32
   c.eval_batch_size = 64
@@ -38,7 +38,7 @@ def tiny_config(**overrides) -> ml_collections.ConfigDict:
   c.augment.preset = 'none'
   for key, value in overrides.items():
     configlib.set_value(c, key.replace('__', '.'), value)
-  configlib.validate(c)
+  schema.validate(c)
   return c
 
 

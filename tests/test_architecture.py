@@ -92,13 +92,75 @@ def test_the_cycle_finder_finds_cycles_and_only_cycles():
 
 def test_the_import_graph_is_read_from_the_source():
   graph = import_graph()
-  assert 'rockjax.augment.presets' in graph['rockjax.configlib.defaults']
+  assert 'rockjax.augment.presets' in graph['rockjax.augment.section']
   assert 'rockjax.data.pipeline' in graph['rockjax.training.feeding']  # a function-local import
   assert 'rockjax.augment.host' not in graph['rockjax.data.pipeline']  # TYPE_CHECKING only
 
 
 def test_the_package_has_no_import_cycle():
   assert find_cycle(import_graph()) is None
+
+
+def test_configlib_imports_no_subsystem():
+  """configlib is mechanics only: files, overrides, assembling sections. Each subsystem owns its
+  section (rockjax/<subsystem>/section.py) and rockjax/schema.py lists them."""
+  basics = {'rockjax.errors', 'rockjax.checks', 'rockjax.fileio'}
+  for name, deps in import_graph().items():
+    if name.startswith('rockjax.configlib'):
+      outside = {d for d in deps if not d.startswith('rockjax.configlib')}
+      assert outside <= basics, (name, outside - basics)
+
+
+def test_every_subsystem_owns_its_config_section():
+  from rockjax import schema
+  owners = {s.name: s.defaults.__module__ for s in schema.SECTIONS}
+  assert owners == {'': 'rockjax.training.section', 'model': 'rockjax.models.section',
+                    'data': 'rockjax.data.section', 'augment': 'rockjax.augment.section',
+                    'eval': 'rockjax.serving.section', 'predict': 'rockjax.serving.section',
+                    'export': 'rockjax.serving.section', 'preview': 'rockjax.serving.section'}
+  assert set(schema.base_config()) == set(
+      k for s in schema.SECTIONS for k in ([s.name] if s.name else s.defaults()))
+
+
+# The layers, top to bottom (docs/architecture.md); a module belongs to its longest listed prefix.
+LAYERS = (
+    ('entry points', ('rockjax', 'rockjax.command', 'rockjax.api')),
+    ('command line', ('rockjax.cli',)),
+    ('modes: training and after', ('rockjax.training', 'rockjax.serving')),
+    ('the config schema', ('rockjax.schema',)),
+    ('config sections', ('rockjax.training.section', 'rockjax.serving.section',
+                         'rockjax.data.section', 'rockjax.augment.section')),
+    ('what sections name', ('rockjax.training.optim', 'rockjax.serving.label_issues')),
+    ('data and augmentation', ('rockjax.data', 'rockjax.augment', 'rockjax.datasets')),
+    ('weights', ('rockjax.pretrained',)),
+    ('networks', ('rockjax.models',)),
+    ('config mechanics', ('rockjax.configlib',)),
+    ('basics', ('rockjax.errors', 'rockjax.checks', 'rockjax.pixels', 'rockjax.fileio',
+                'rockjax.logs', 'rockjax.environment', 'rockjax.plots')),
+)
+
+
+def layer(module: str) -> int:
+  """The index of the module's layer in LAYERS (0 is the top)."""
+  matches = [(len(prefix), i) for i, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes
+             if module == prefix or module.startswith(prefix + '.')]
+  assert matches, f'{module} is in no layer: add it to LAYERS (and docs/architecture.md)'
+  return max(matches)[1]
+
+
+def test_the_layer_map_places_modules_by_their_longest_prefix():
+  assert LAYERS[layer('rockjax.training.loop')][0] == 'modes: training and after'
+  assert LAYERS[layer('rockjax.training.section')][0] == 'config sections'
+  assert LAYERS[layer('rockjax.models.section')][0] == 'networks'
+  assert layer('rockjax.api') < layer('rockjax.cli') < layer('rockjax.schema') < layer(
+      'rockjax.data.folder') < layer('rockjax.models.layers') < layer('rockjax.errors')
+
+
+def test_no_lower_layer_imports_a_higher_one():
+  upward = [f'{a} ({LAYERS[layer(a)][0]}) imports {b} ({LAYERS[layer(b)][0]})'
+            for a, deps in sorted(import_graph().items()) for b in sorted(deps)
+            if layer(b) < layer(a)]
+  assert not upward, upward
 
 
 def test_lower_layers_never_import_the_config_module():
@@ -124,9 +186,9 @@ def test_main_only_names_the_modes():
 def test_importing_the_training_and_serving_code_loads_no_heavy_library():
   code = ('import sys\n'
           'import rockjax.cli, rockjax.training.loop, rockjax.training.crossval\n'
-          'import rockjax.serving.evaluation, rockjax.serving.predict, rockjax.augment.preview\n'
-          'from rockjax import configlib\n'
-          'c = configlib.base_config(); c.augment.where = "device"; configlib.validate(c)\n'
+          'import rockjax.serving.evaluation, rockjax.serving.predict, rockjax.serving.preview\n'
+          'from rockjax import schema\n'
+          'c = schema.base_config(); c.augment.where = "device"; schema.validate(c)\n'
           'print(sorted(m for m in ("tensorflow", "tensorflow_datasets", "albumentations", '
           '"cv2", "keras") if m in sys.modules))')
   out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,

@@ -5,7 +5,7 @@ Each `Preset` holds its knobs (config keys under `augment.`, with their defaults
 and both of its implementations: `host` builds Albumentations transforms (rockjax/augment/host.py,
 applied per example in the tf.data pipeline) and `device` transforms a batch with jax.random inside
 the compiled train step (rockjax/augment/device.py), or is None when the preset has no device
-version. `configlib.base_config()` takes the knob defaults from here and validation takes the valid
+version. The augment config section (section.py) takes the knob defaults from here and the valid
 names and ranges, as big_vision's preprocessing registry does; the implementations themselves take
 an explicit `Spec` (a preset name and its knob values) and read no defaults of their own.
 """

@@ -1,20 +1,23 @@
-"""The config: the single source of truth for every tunable.
+"""Config mechanics, knowing no subsystem: each subsystem owns its section (defaults and a
+validator, in its `section.py`), and rockjax/schema.py assembles them into `base_config()` and
+`validate()`.
 
-- `base_config()` (defaults.py): the defaults that every `configs/*.py` starts from;
-- `validate(config)` (validation.py): a bad value becomes a `ConfigError` that names the key;
-- `to_json`, `save`, `load`, `differences` (files.py): the resolved config stored with a run;
-- `load_config_file`, `check_arguments` (overrides.py): config files and --config.<key> overrides.
+- `Section`, `assemble`, `validate` (sections.py): a config built from sections, checked section by
+  section, fields left to the command line named;
+- `to_json`, `save`, `read`, `merged`, `differences` (files.py): the resolved config stored with a
+  run;
+- `reference.markdown` (reference.py): docs/config.md, from the sections' own comments;
+- `load_config_file`, `check_arguments` (overrides.py): config files and --config.<key> overrides,
+  with suggestions for unknown keys.
 """
 
-from rockjax.configlib.defaults import base_config
-from rockjax.configlib.files import (differences, get_value, load, save, set_value, to_json,
-                                     with_defaults)
+from rockjax.configlib import reference, sections
+from rockjax.configlib.files import differences, get_value, merged, read, save, set_value, to_json
 from rockjax.configlib.overrides import (check_arguments, config_file_argument, load_config_file,
                                          unknown_key_message)
-from rockjax.configlib.validation import validate
+from rockjax.configlib.sections import Section
 from rockjax.errors import ConfigError
 
-__all__ = ['ConfigError', 'base_config', 'check_arguments', 'config_file_argument', 'differences',
-           'get_value', 'load',
-           'load_config_file', 'save', 'set_value', 'to_json', 'unknown_key_message', 'validate',
-           'with_defaults']
+__all__ = ['ConfigError', 'Section', 'check_arguments', 'config_file_argument', 'differences',
+           'get_value', 'load_config_file', 'merged', 'read', 'reference', 'save', 'sections', 'set_value',
+           'to_json', 'unknown_key_message']

@@ -9,7 +9,6 @@ import ml_collections
 
 from rockjax import fileio
 from rockjax.checks import get_value  # noqa: F401  (configlib.get_value)
-from rockjax.configlib.defaults import base_config
 
 
 def set_value(config: ml_collections.ConfigDict, key: str, value) -> None:
@@ -30,18 +29,17 @@ def save(config: ml_collections.ConfigDict, path: str) -> None:
   fileio.write_json(path, config.to_dict(), sort_keys=True, default=list)
 
 
-def load(path: str) -> ml_collections.ConfigDict:
-  """A saved config, with any field added to rockjax since it was saved set to its default (which
-  is how the run behaved: new fields default to the old behaviour)."""
+def read(path: str) -> ml_collections.ConfigDict:
+  """A saved config as it was written (rockjax.schema.load adds the defaults of newer fields)."""
   with open(path) as f:
-    return with_defaults(ml_collections.ConfigDict(json.load(f)))
+    return ml_collections.ConfigDict(json.load(f))
 
 
-def with_defaults(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """`config` plus every field of base_config() that it lacks, at the default value."""
-  merged = base_config()
-  merged.update(config)  # recursive for nested ConfigDicts
-  return merged
+def merged(base: ml_collections.ConfigDict,
+           config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`base` (a fresh copy, changed in place) updated with every field `config` sets."""
+  base.update(config)  # recursive for nested ConfigDicts
+  return base
 
 
 def differences(a: ml_collections.ConfigDict, b: ml_collections.ConfigDict,

@@ -92,10 +92,10 @@ NETWORK = registry.Network(
     modules=lambda m: ('ConvAct_0',) + tuple(f'ResidualStage_{i}' for i in range(len(m.widths))),
     fields=dict(
         widths=(32, 64, 128, 256),  # stage widths (SeedCNN: block widths)
-        stem_features=16,
-        stem_kernel=7,
-        convs_per_stage=3,
-        kernel_size=3,
+        stem_features=16,  # channels of the stem conv
+        stem_kernel=7,  # kernel size of the stem conv
+        convs_per_stage=3,  # convs beside each stage's projection shortcut
+        kernel_size=3,  # kernel size of the stages' convs
         shortcut_kernels=(5, 3, 3, 3),  # one per stage
         # reference: Conv -> ReLU -> BN; or bn_relu: Conv -> BN -> ReLU
         block_order='relu_bn',

@@ -14,8 +14,8 @@ SHARED = dict(
     name='ResidualCNN',  # a registered network (rockjax/models/__init__.py): ResidualCNN | ...
     pretrained='',  # '' trains from scratch; 'imagenet': the network's ImageNet weights
     dropout=0.2,  # before the classifier (ResidualCNN: after the stem and each stage but the last)
-    bn_momentum=0.99,
-    bn_epsilon=1e-3,
+    bn_momentum=0.99,  # BatchNorm's running statistics: new = momentum * old + (1 - momentum) * batch
+    bn_epsilon=1e-3,  # added to BatchNorm's variance (Keras' default)
     sync_batchnorm=True,  # batch statistics over the global batch (all devices)
     freeze_batchnorm=False,  # True: train with the running statistics and keep them as they are
     dtype='float32',  # float32 | bfloat16 (compute dtype; parameters stay float32)

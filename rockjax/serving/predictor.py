@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from rockjax import configlib, models
+from rockjax import models, schema
 from rockjax.data import folder
 from rockjax.errors import NoCheckpointError
 from rockjax.serving import calibration
@@ -118,7 +118,7 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     raise NoCheckpointError(
         f'{workdir!r} holds no training run (no config.json); train first with --mode=train '
         'and the same --workdir')
-  return configlib.load(path)
+  return schema.load(path)
 
 
 def load_class_names(workdir: str) -> list[str]:

@@ -26,7 +26,7 @@ import numpy as np
 from absl import logging
 from flax import traverse_util
 
-from rockjax import configlib, fileio, pretrained
+from rockjax import fileio, pretrained, schema
 from rockjax.errors import ConfigError, NoCheckpointError, WorkdirError
 from rockjax.training import checkpointing, optim, state as states
 
@@ -48,7 +48,7 @@ def load_source(workdir: str) -> dict:
             if os.path.isdir(os.path.join(workdir, 'fold_0')) else '')
     raise ConfigError(f'config.init_from: {workdir!r} is not a training run\'s workdir (no '
                       f'checkpoints/){hint}')
-  config = configlib.load(os.path.join(workdir, 'config.json'))
+  config = schema.load(os.path.join(workdir, 'config.json'))
   class_names = _read_json(os.path.join(workdir, 'class_names.json'), 'class names')
   _, abstract = states.abstract_train_state(config, len(class_names))
   try:

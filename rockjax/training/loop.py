@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from rockjax import configlib, models
+from rockjax import models
 from rockjax.data import batching, dataset as datasets, synthetic
 from rockjax.errors import ConfigError, NonFiniteLossError
 from rockjax.training import (adapt, checkpointing, faults, features, feeding, finetune, history,
@@ -71,8 +71,8 @@ class Context:
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains per `config` into `workdir` (resuming if it holds a checkpoint); returns a summary."""
-  configlib.validate(config)
+  """Trains per `config` into `workdir` (resuming if it holds a checkpoint); returns a summary.
+  `config` is validated where it entered (rockjax.schema.validate: the command line, the API)."""
   feeding.host_pipeline(config)  # TensorFlow, if this path needs it, before the workdir is claimed
   finetune.check_weights(config, datasets.cache_dir(config.data))  # so are pretrained weights
   rt = runtime.make_runtime(config)

@@ -26,7 +26,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from rockjax import configlib, fileio
+from rockjax import configlib, fileio, schema
 from rockjax.errors import WorkdirError
 
 # Keys that may change between a run and its resumption in the same workdir.
@@ -153,7 +153,7 @@ def prepare_workdir(workdir: str, config) -> None:
   if os.path.exists(saved_path):
     finished = has_finished_epoch(workdir)
     try:
-      changed = configlib.differences(configlib.load(saved_path), config,
+      changed = configlib.differences(schema.load(saved_path), config,
                                       ignore=RESUMABLE_CHANGES)
     except (ValueError, TypeError, KeyError) as e:
       if finished:

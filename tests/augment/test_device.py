@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from rockjax import configlib
+from rockjax import configlib, schema
 from rockjax.augment import device, presets
 from rockjax.training import loop
 from helpers import tiny_config
@@ -109,7 +109,7 @@ def test_custom_preset_cannot_run_on_device():
   config.augment.preset = 'custom'
   config.augment.custom = 'HorizontalFlip(p=0.5)'
   with pytest.raises(configlib.ConfigError, match='no device implementation'):
-    configlib.validate(config)
+    schema.validate(config)
 
 
 def test_training_with_device_augmentation(tmp_path):

@@ -4,7 +4,7 @@ safely."""
 import numpy as np
 import pytest
 
-from rockjax import configlib
+from rockjax import schema
 from rockjax.augment import host, presets
 
 IMG = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
@@ -12,7 +12,7 @@ IMG = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
 
 def augmenter(preset, custom='', **knobs):
   """A HostAugmenter for `preset`, with the base config's augment settings unless overridden."""
-  config = configlib.base_config().augment
+  config = schema.base_config().augment
   config.update(dict(preset=preset, custom=custom, **knobs))
   return presets.host_augmenter(config, 16)
 

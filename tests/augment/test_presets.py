@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from rockjax import configlib
+from rockjax import configlib, schema
 from rockjax.augment import device, host, presets
 from helpers import tiny_config
 
@@ -34,7 +34,7 @@ def test_custom_is_host_only_and_the_device_list_comes_from_the_table():
 
 
 def test_base_config_holds_every_knob_at_the_tables_default():
-  augment = configlib.base_config().augment
+  augment = schema.base_config().augment
   for knob in presets.all_knobs():
     assert augment[knob.name] == knob.default, knob.name
   assert augment.preset in presets.PRESETS and augment.where in presets.WHERE
@@ -45,9 +45,9 @@ def test_validation_reads_the_table(monkeypatch):
   config = tiny_config()
   config.augment.preset = 'mirror'
   with pytest.raises(configlib.ConfigError, match=r"config.augment.preset: 'mirror' is not one of"):
-    configlib.validate(config)
+    schema.validate(config)
   monkeypatch.setitem(presets.PRESETS, 'mirror', mirror)
-  configlib.validate(config)  # a preset added to the table is valid at once
+  schema.validate(config)  # a preset added to the table is valid at once
 
 
 def test_knob_ranges_come_from_the_table():
@@ -55,7 +55,7 @@ def test_knob_ranges_come_from_the_table():
   config.augment.crop_min_scale = 0.0
   with pytest.raises(configlib.ConfigError,
                      match=r'config.augment.crop_min_scale: must be in \(0, 1\]'):
-    configlib.validate(config)
+    schema.validate(config)
 
 
 def test_a_spec_carries_exactly_its_presets_knobs():
@@ -77,5 +77,5 @@ def test_a_huge_custom_recipe_is_refused_with_a_short_message():
   config = tiny_config(augment__preset='custom', augment__custom='HorizontalFlip(p=0.5)')
   config.augment.custom = 'HorizontalFlip(p=0.5); ' * 5000
   with pytest.raises(configlib.ConfigError, match='at most 2,000 characters') as error:
-    configlib.validate(config)
+    schema.validate(config)
   assert len(str(error.value)) < 200

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from rockjax import configlib
+from rockjax import configlib, schema
 from helpers import ROOT, tiny_config
 
 CONFIGS = ['configs/residual.py', 'configs/baseline.py', 'configs/rocks.py', 'configs/pretrain.py',
@@ -20,7 +20,7 @@ def test_shipped_configs_validate_and_have_the_documented_keys(path):
   config = configlib.load_config_file(os.path.join(ROOT, path))
   if path in REQUIRED:
     configlib.set_value(config, *REQUIRED[path])
-  configlib.validate(config)
+  schema.validate(config)
   for key in ('num_epochs', 'batch_size', 'learning_rate', 'seed', 'model.dropout',
               'data.image_size'):
     assert configlib.unknown_key_message(config, key) is None, key
@@ -63,18 +63,18 @@ def test_bad_values_name_their_key(key, value, expected):
   config = tiny_config()
   configlib.set_value(config, key, value)
   with pytest.raises(configlib.ConfigError, match=expected.replace('.', r'\.')):
-    configlib.validate(config)
+    schema.validate(config)
 
 
 def test_image_too_small_for_the_network_depth_is_explained():
-  config = configlib.base_config()
+  config = schema.base_config()
   config.data.image_size = 8
   with pytest.raises(configlib.ConfigError, match='halves the image 5 times'):
-    configlib.validate(config)
+    schema.validate(config)
 
 
 def test_unknown_key_suggests_close_matches():
-  config = configlib.base_config()
+  config = schema.base_config()
   message = configlib.unknown_key_message(config, 'model.dropuot')
   assert "did you mean 'dropout'" in message
   assert configlib.unknown_key_message(config, 'model.dropout') is None
@@ -84,7 +84,7 @@ def test_unknown_key_suggests_close_matches():
 def test_save_load_round_trip_and_differences(tmp_path):
   config = tiny_config()
   configlib.save(config, str(tmp_path / 'c.json'))
-  loaded = configlib.load(str(tmp_path / 'c.json'))
+  loaded = schema.load(str(tmp_path / 'c.json'))
   assert configlib.differences(config, loaded) == []
   loaded.model.dropout = 0.3
   loaded.num_epochs = 9
@@ -98,12 +98,12 @@ def test_config_saved_before_a_field_existed_loads_with_its_default(tmp_path):
   saved = json.loads(configlib.to_json(config))
   del saved['ema_decay'], saved['augment']['mixup_alpha']
   (tmp_path / 'old.json').write_text(json.dumps(saved))
-  loaded = configlib.load(str(tmp_path / 'old.json'))
+  loaded = schema.load(str(tmp_path / 'old.json'))
   assert loaded.ema_decay == 0.0 and loaded.augment.mixup_alpha == 0.0
   assert configlib.differences(loaded, config) == []
   saved['model']['dropout'] = 0.4  # a real difference is still reported
   (tmp_path / 'old.json').write_text(json.dumps(saved))
-  assert configlib.differences(configlib.load(str(tmp_path / 'old.json')), config) == [
+  assert configlib.differences(schema.load(str(tmp_path / 'old.json')), config) == [
       'model.dropout']
 
 
@@ -140,15 +140,15 @@ def test_a_field_left_to_the_command_line_is_an_error_until_it_is_set(path):
   config = configlib.load_config_file(os.path.join(ROOT, path))
   key, value = REQUIRED[path]
   with pytest.raises(configlib.ConfigError, match=f'config.{key}: this config needs it set'):
-    configlib.validate(config)
+    schema.validate(config)
   configlib.set_value(config, key, value)
-  configlib.validate(config)
+  schema.validate(config)
 
 
 def test_pretraining_may_name_a_tfds_set_instead_of_a_folder():
   config = configlib.load_config_file(os.path.join(ROOT, 'configs/pretrain.py'))
   config.data.tfds = 'rock_photos'
-  configlib.validate(config)  # data.dir stays unset: the TFDS set is the data
+  schema.validate(config)  # data.dir stays unset: the TFDS set is the data
 
 
 @pytest.mark.parametrize('path,expected', [

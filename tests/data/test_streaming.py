@@ -8,7 +8,7 @@ import pytest
 tfds = pytest.importorskip('tensorflow_datasets')
 
 import build_rock_photos  # noqa: E402  (scripts/, on sys.path: tests/conftest.py)
-from rockjax import configlib  # noqa: E402
+from rockjax import configlib  # noqa: E402, schema
 from rockjax.data import dataset as datasets, streaming, synthetic  # noqa: E402
 from rockjax.errors import ConfigError  # noqa: E402
 from rockjax.training import loop  # noqa: E402
@@ -115,10 +115,10 @@ def test_streaming_settings_that_cannot_work_are_one_line_errors():
   config = tiny_config()
   config.data.in_memory = 'false'
   with pytest.raises(ConfigError, match='build_rock_photos'):
-    configlib.validate(config)
+    schema.validate(config)
   config.data.tfds, config.data.where, config.augment.where = 'rock_photos', 'device', 'device'
   with pytest.raises(ConfigError, match='data.in_memory'):
-    configlib.validate(config)
+    schema.validate(config)
   config.data.where, config.data.in_memory = 'host', 'sometimes'
   with pytest.raises(ConfigError, match='in_memory'):
-    configlib.validate(config)
+    schema.validate(config)

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from rockjax import configlib, models
+from rockjax import models, schema
 from rockjax.models import efficientnet
 from rockjax.training import steps
 
 
 def lite(name='EfficientNetLite0', num_classes=5, **model_overrides):
-  config = configlib.base_config()
+  config = schema.base_config()
   config.model.name = name
   for key, value in model_overrides.items():
     config.model[key] = value
@@ -84,7 +84,7 @@ def test_the_skip_and_stochastic_depth():
 
 
 def test_frozen_modules_keep_their_statistics_and_get_no_gradient():
-  config = configlib.base_config()
+  config = schema.base_config()
   config.model.name = 'EfficientNetLite0'
   model = models.create_model(config.model, 3, frozen=('stem', 'block_0'))
   x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from rockjax import configlib, models
+from rockjax import models, schema
 from rockjax.training import steps
 
 
@@ -31,7 +31,7 @@ def count(tree) -> int:
 @pytest.mark.parametrize('name', ['ResidualCNN', 'SeedCNN'])
 @pytest.mark.parametrize('size,num_classes', [(32, 4), (60, 7), (64, 2)])
 def test_output_shapes(name, size, num_classes):
-  config = configlib.base_config()
+  config = schema.base_config()
   if name == 'SeedCNN':
     config.model.name, config.model.widths = 'SeedCNN', (16, 32, 64)
   model = models.create_model(config.model, num_classes)
@@ -45,14 +45,14 @@ def test_output_shapes(name, size, num_classes):
 
 def test_residual_parameter_count_matches_reference_keras_model():
   # The reference Keras model: 2,369,412 weights including BatchNorm moving mean/variance.
-  model = models.create_model(configlib.base_config().model, num_classes=4)
+  model = models.create_model(schema.base_config().model, num_classes=4)
   variables = shapes(model, 32)
   assert count(variables) == 2_369_412
   assert count(variables['batch_stats']) == 2 * 1456  # mean + var of every BatchNorm channel
 
 
 def test_seed_cnn_matches_reference_layout():
-  config = configlib.base_config()
+  config = schema.base_config()
   config.model.name, config.model.widths = 'SeedCNN', (16, 32, 64)
   variables = shapes(models.create_model(config.model, 4), 32)
   kernels = [v['Conv_0']['kernel'].shape for k, v in sorted(variables['params'].items())
@@ -61,7 +61,7 @@ def test_seed_cnn_matches_reference_layout():
 
 
 def test_bfloat16_compute_keeps_float32_params_and_logits():
-  config = configlib.base_config()
+  config = schema.base_config()
   config.model.dtype = 'bfloat16'
   model = models.create_model(config.model, 4)
   variables = shapes(model, 32)
@@ -132,7 +132,7 @@ def test_check_grads_finite_differences_on_tiny_model():
 
 
 def test_loss_gradient_is_finite_and_nonzero_for_every_parameter():
-  config = configlib.base_config()
+  config = schema.base_config()
   model = models.create_model(config.model, 4)
   variables = init(model, 32, batch=8)
   rng = np.random.default_rng(5)
@@ -153,7 +153,7 @@ def test_loss_gradient_is_finite_and_nonzero_for_every_parameter():
 
 
 def test_unknown_model_name_is_an_error():
-  config = configlib.base_config()
+  config = schema.base_config()
   config.model.name = 'ResNet9000'
   with pytest.raises(ValueError, match='ResNet9000'):
     models.create_model(config.model, 4)
@@ -201,7 +201,7 @@ def test_max_pool_2x2_equals_flax_max_pool(shape):
 
 
 def test_bfloat16_convolutions_and_matmuls_run_in_bfloat16():
-  config = configlib.base_config()
+  config = schema.base_config()
   config.model.dtype = 'bfloat16'
   model = models.create_model(config.model, 4)
   x = jnp.zeros((2, 32, 32, 3), jnp.uint8)

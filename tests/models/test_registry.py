@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from rockjax import configlib, errors, models
+from rockjax import errors, models, schema
 from rockjax.models import layers, registry
 from helpers import tiny_config
 
@@ -42,16 +42,16 @@ def test_the_shipped_networks_are_registered():
 def test_an_unknown_name_is_one_config_error_listing_the_networks():
   with pytest.raises(errors.ConfigError, match=r"unknown model 'ResNet9000'.*ResidualCNN"):
     registry.get('ResNet9000')
-  config = configlib.base_config()
+  config = schema.base_config()
   config.model.name = 'ResNet9000'
   with pytest.raises(errors.ConfigError, match='config.model.name'):
-    configlib.validate(config)
+    schema.validate(config)
 
 
 def test_a_network_registered_from_a_test_trains_by_name(tmp_path):
   from rockjax.training import loop
   with registry.registered(TINY):
-    config = configlib.base_config()
+    config = schema.base_config()
     assert config.model.tiny_width == 4  # its field joined the model section
     config = tiny_config(model__name='TinyNet', model__tiny_width=6, num_epochs=1)
     model = models.create_model(config.model, 3)
@@ -62,7 +62,7 @@ def test_a_network_registered_from_a_test_trains_by_name(tmp_path):
     with pytest.raises(errors.ConfigError, match='config.model.tiny_width: must be positive'):
       tiny_config(model__name='TinyNet', model__tiny_width=0)
   assert 'TinyNet' not in registry.names()
-  assert 'tiny_width' not in configlib.base_config().model
+  assert 'tiny_width' not in schema.base_config().model
 
 
 def test_registering_twice_or_with_a_conflicting_default_is_refused():
@@ -72,7 +72,7 @@ def test_registering_twice_or_with_a_conflicting_default_is_refused():
                            fields=dict(widths=(1, 2)))
   with registry.registered(clash):
     with pytest.raises(ValueError, match=r'Clash declares config.model.widths=\(1, 2\)'):
-      configlib.base_config()
+      schema.base_config()
 
 
 def test_pretrained_weights_are_checked_against_the_network():

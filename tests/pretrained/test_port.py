@@ -8,14 +8,14 @@ import jax
 import numpy as np
 import pytest
 
-from rockjax import configlib, errors, models, pretrained
+from rockjax import errors, models, pretrained, schema
 from helpers import SHARED_DATA
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def lite0(**model_overrides):
-  config = configlib.base_config()
+  config = schema.base_config()
   config.model.name, config.model.pretrained = 'EfficientNetLite0', 'imagenet'
   for key, value in model_overrides.items():
     config.model[key] = value
@@ -84,7 +84,7 @@ def test_a_changed_or_missing_weights_file_is_one_error(tmp_path, monkeypatch):
 
 
 def test_weights_that_do_not_fit_the_network_are_refused(tmp_path):
-  lite1 = configlib.base_config().model
+  lite1 = schema.base_config().model
   lite1.name, lite1.pretrained = 'EfficientNetLite1', 'imagenet'
   path = pretrained.source_path(pretrained.weights_file(lite0()))
   with pytest.raises(errors.DependencyError, match='does not fit EfficientNetLite1'):

@@ -125,8 +125,8 @@ def test_broken_files_are_one_error(tmp_path):
 
 
 def test_reads_the_shipped_imagenet_weights():
-  from rockjax import configlib, pretrained
-  config = configlib.base_config()
+  from rockjax import pretrained, schema
+  config = schema.base_config()
   config.model.name, config.model.pretrained = 'EfficientNetLite0', 'imagenet'
   state_dict = torchfile.read_state_dict(pretrained.source_path(pretrained.weights_file(
       config.model)))

@@ -9,7 +9,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from rockjax import configlib, errors
+from rockjax import errors, schema
 from rockjax.serving import evaluation, predictor as inference
 from rockjax.training import crossval
 from helpers import assert_png, tiny_config, write_image
@@ -213,9 +213,9 @@ def test_eval_on_the_test_split_needs_a_run_that_has_one(run):
   with pytest.raises(errors.DataError, match='no test split.*test_fraction'):
     evaluation.evaluate_workdir(workdir, eval_config)
   with pytest.raises(errors.ConfigError, match='eval.split'):
-    configlib.validate(tiny_config(eval__split='test', eval__dir='/some/folder'))
+    schema.validate(tiny_config(eval__split='test', eval__dir='/some/folder'))
   with pytest.raises(errors.ConfigError, match='data.test_fraction'):
-    configlib.validate(tiny_config(data__test_fraction=1.0))
+    schema.validate(tiny_config(data__test_fraction=1.0))
 
 
 def test_the_confusion_matrix_title_says_accuracy_data_and_checkpoint():

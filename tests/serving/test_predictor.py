@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from rockjax import errors
+from rockjax import errors, schema
 from rockjax.serving import evaluation, export, predictor as inference
 from rockjax.training import checkpointing, loop, state as states
 from helpers import tiny_config
@@ -80,7 +80,7 @@ def test_the_standard_ops_model_gives_the_same_probabilities():
   import jax
   import ml_collections
   from rockjax import configlib, models
-  config = configlib.base_config()
+  config = schema.base_config()
   config.model.name, config.data.image_size = 'EfficientNetLite0', 32
   model = models.create_model(config.model, 3)
   images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)

@@ -4,14 +4,14 @@ fit, warmup is capped, a too-small test split is not carved, each logged; withou
 import pytest
 
 from helpers import tiny_config, write_image
-from rockjax import configlib
+from rockjax import schema
 from rockjax.data import splits
 from rockjax.errors import ConfigError
 from rockjax.training import adapt, loop
 
 
 def test_the_batch_shrinks_to_a_multiple_of_the_devices_and_warmup_is_capped(caplog):
-  config = configlib.base_config()
+  config = schema.base_config()
   config.adapt_to_data, config.batch_size, config.num_epochs, config.warmup_epochs = True, 64, 4, 3.0
   fitted = adapt.fit_to_data(config, 52, num_devices=8)
   assert (fitted.batch_size, fitted.warmup_epochs) == (48, 2.0)
@@ -25,12 +25,12 @@ def test_the_batch_shrinks_to_a_multiple_of_the_devices_and_warmup_is_capped(cap
 
 
 def test_without_it_a_long_warmup_is_an_error_naming_the_setting():
-  config = configlib.base_config()
+  config = schema.base_config()
   config.num_epochs, config.warmup_epochs = 1, 2.0
   with pytest.raises(ConfigError, match='adapt_to_data=True'):
-    configlib.validate(config)
+    schema.validate(config)
   config.adapt_to_data = True
-  configlib.validate(config)
+  schema.validate(config)
 
 
 def test_a_test_split_below_the_minimum_is_not_carved(caplog):

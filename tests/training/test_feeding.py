@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from rockjax import configlib, errors
+from rockjax import errors, schema
 from rockjax.training import feeding, loop
 from helpers import comparable_records, tiny_config
 
@@ -67,9 +67,9 @@ def test_host_augmentation_cannot_feed_device_resident_data():
   config = tiny_config(augment__preset='flip')
   config.data.where = 'device'
   with pytest.raises(errors.ConfigError, match='config.data.where: data.where=device'):
-    configlib.validate(config)
+    schema.validate(config)
   config.augment.preset = 'none'  # nothing to do on the host: fine
-  configlib.validate(config)
+  schema.validate(config)
 
 
 def test_data_over_the_device_budget_is_refused_before_training(tmp_path):

@@ -2,7 +2,7 @@
 
 from PIL import Image
 
-from rockjax.augment import preview
+from rockjax.serving import preview
 from helpers import assert_png, tiny_config
 
 

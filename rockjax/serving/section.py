@@ -1,0 +1,79 @@
+"""The sections of the modes that come after training: `config.eval`, `config.predict`,
+`config.export` and `config.preview`. Label-issue methods come from label_issues.py."""
+
+from __future__ import annotations
+
+import ml_collections
+
+from rockjax.checks import check, choice, positive
+from rockjax.serving import label_issues
+
+TEST_TIME_FLIP_OVERRIDES = ('run', 'on', 'off')  # eval.test_time_flip
+EVAL_SPLITS = ('val', 'test')  # eval.split
+
+
+def eval_defaults() -> ml_collections.ConfigDict:  # --mode=eval
+  e = ml_collections.ConfigDict()
+  e.dir = ''  # a class-per-folder set to evaluate on; '' means the run's saved split
+  e.split = 'val'  # val | test: which saved split (test: the held-out test split, once)
+  e.batch_size = 256  # images per evaluation call
+  e.num_errors_shown = 24  # most confidently wrong images in eval/most_confident_errors.png
+  e.num_label_issues_shown = 48  # k-fold eval: top label issues in eval/label_issues.png
+  # k-fold eval: how photos are flagged (serving/label_issues.py): prune_by_noise_rate (recall
+  # first) | confident_joint (fewer flags, higher precision) | predicted_neq_given (baseline)
+  e.label_issues_method = 'prune_by_noise_rate'
+  e.test_time_flip = 'run'  # run: as the run was trained | on | off: override, for this eval
+  e.output_dir = ''  # where eval writes its report and plots; '' means <workdir>/eval
+  return e
+
+
+def validate_eval(config) -> None:
+  positive(config, 'eval.batch_size')
+  positive(config, 'eval.num_errors_shown', allow_zero=True)
+  positive(config, 'eval.num_label_issues_shown', allow_zero=True)
+  choice(config, 'eval.test_time_flip', TEST_TIME_FLIP_OVERRIDES)
+  choice(config, 'eval.split', EVAL_SPLITS)
+  choice(config, 'eval.label_issues_method', label_issues.METHODS)
+  check(not (config.eval.dir and config.eval.split == 'test'), 'eval.split',
+        'test evaluates the run\'s saved test split; with eval.dir set, leave eval.split=val')
+
+
+def predict_defaults() -> ml_collections.ConfigDict:  # --mode=predict
+  p = ml_collections.ConfigDict()
+  p.batch_size = 256  # photos per prediction call
+  p.latency_runs = 0  # > 0 (e.g. 200): also time batch-1 latency and throughput
+  p.output_dir = ''  # where predictions.csv goes; '' means the workdir
+  p.allow_missing = False  # True: named inputs that are not found do not fail the run
+  return p
+
+
+def validate_predict(config) -> None:
+  positive(config, 'predict.batch_size')
+  positive(config, 'predict.latency_runs', allow_zero=True)
+
+
+def export_defaults() -> ml_collections.ConfigDict:  # --mode=export (docs/deployment.md)
+  x = ml_collections.ConfigDict()
+  x.formats = 'saved_model'  # comma-separated: saved_model, tflite, tflite_int8, onnx
+  x.calibration_images = 600  # training images that calibrate tflite_int8
+  x.report = True  # export/report.json: each format's accuracy and latency on this CPU
+  x.latency_runs = 100  # batch-1 calls timed per format for the report; 0 skips timing
+  x.output_dir = ''  # where the export goes; '' means <workdir>/export
+  return x
+
+
+def validate_export(config) -> None:
+  positive(config, 'export.calibration_images')
+  positive(config, 'export.latency_runs', allow_zero=True)
+
+
+def preview_defaults() -> ml_collections.ConfigDict:  # --mode=preview
+  return ml_collections.ConfigDict(dict(
+      per_class=2,  # photos of each class shown
+      versions=5,  # augmented versions of each photo
+  ))
+
+
+def validate_preview(config) -> None:
+  positive(config, 'preview.per_class')
+  positive(config, 'preview.versions')
