@@ -19,7 +19,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from rockjax import cli, logs, schema
-from rockjax.data import dataset as datasets, decoded, dedup, folder
+from rockjax.data import dataset as datasets, decoded, dedup, folder, sources
 from rockjax.errors import DataError, UserError
 
 FLAGS = flags.FLAGS
@@ -41,7 +41,7 @@ def decode(config, out: str) -> folder.ImageSet:
   if not decoded.is_decoded(out):
     raise DataError(f'--out={out!r}: the file name must end in .npz')
   root = datasets.data_root(config.data)
-  if datasets.explicit_split_folders(root):
+  if sources.explicit_split_folders(root):
     raise DataError(f'{root!r} is split into train/ and val/ folders; decode each of them')
   image_set = folder.read_folder(root, folder.ReadOptions.from_config(config.data),
                                  datasets.cache_dir(config.data))

@@ -18,7 +18,7 @@ import numpy as np
 from absl import logging
 
 from rockjax import models
-from rockjax.data import batching, dataset as datasets, synthetic
+from rockjax.data import batching, dataset as datasets, sources, synthetic
 from rockjax.errors import ConfigError, NonFiniteLossError
 from rockjax.training import (adapt, checkpointing, faults, features, feeding, finetune, history,
                               monitoring, optim, runtime, state as states, steps,
@@ -137,7 +137,7 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
                  'images, so its figure is biased upwards); best checkpoint in %s.',
                  100 * result['final_val_accuracy'], result['final_epoch'],
                  100 * result['best_val_accuracy'], result['best_epoch'], ctx.ckpt.directory)
-  if not (config.data.dir or config.data.tfds):
+  if sources.is_generated(config.data):
     logging.info(synthetic.WHAT_THE_NUMBER_MEANS)
   return result
 

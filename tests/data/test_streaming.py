@@ -8,7 +8,7 @@ import pytest
 tfds = pytest.importorskip('tensorflow_datasets')
 
 import build_rock_photos  # noqa: E402  (scripts/, on sys.path: tests/conftest.py)
-from rockjax import configlib  # noqa: E402, schema
+from rockjax import schema  # noqa: E402
 from rockjax.data import dataset as datasets, streaming, synthetic  # noqa: E402
 from rockjax.errors import ConfigError  # noqa: E402
 from rockjax.training import loop  # noqa: E402
