@@ -91,7 +91,7 @@ class StepRunner:
     self.state = steps.replicate(state, self.mesh)
     options = feeding.step_options(config, schedule, NUM_CLASSES)
     options['augment_spec'] = presets.spec_with_defaults(augment) if augment else None
-    self.step = steps.pmap_train_step(devices, **options)
+    self.step = steps.build_train_step(devices, **options)
     rng = np.random.default_rng(0)
     self.batches = [steps.shard_batch(dict(
         image=rng.integers(0, 256, (1, batch, size, size, 3), dtype=np.uint8),

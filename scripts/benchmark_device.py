@@ -66,11 +66,10 @@ class Rockjax:
     without augmentation."""
     options = dict(schedule=self.schedule, seed=0)
     labels = lambda *s: self.rng.integers(0, NUM_CLASSES, s).astype(np.int32)
+    fn = steps.build_train_step(self.rt.devices, steps_per_call=k, **options)
     if k == 1:
-      fn = steps.pmap_train_step(self.rt.devices, **options)
       batch = dict(image=self._images(1, self.batch), label=labels(1, self.batch))
     else:
-      fn = steps.pmap_train_steps(self.rt.devices, **options)
       batch = dict(image=self._images(1, k, self.batch), label=labels(1, k, self.batch))
     batch = steps.shard_batch(batch, self.rt.mesh)
     box = dict(state=self._state())

@@ -111,9 +111,8 @@ class HostFeed:
     self.augmenter = (presets.host_augmenter(config.augment, config.data.image_size)
                       if config.augment.where == 'host' else None)
     options = step_options(config, schedule, len(dataset.class_names))
-    self.p_train = (steps.pmap_train_step(rt.pmap_devices, **options) if self.k == 1 else
-                    steps.pmap_train_steps(rt.pmap_devices, **options))
-    self.p_eval = steps.pmap_eval_step(rt.pmap_devices, test_time_flip=config.test_time_flip)
+    self.p_train = steps.build_train_step(rt.pmap_devices, steps_per_call=self.k, **options)
+    self.p_eval = steps.build_eval_step(rt.pmap_devices, test_time_flip=config.test_time_flip)
 
   def _batches(self, epoch: int):
     config, rt = self.config, self.rt
@@ -216,8 +215,8 @@ class DeviceFeed:
     self.options = dict(step_options(config, schedule, len(dataset.class_names)),
                         apply_fn=apply_fn)
     self._compiled = {}
-    self.p_eval = steps.pmap_resident_eval(
-        rt.pmap_devices, num_batches=num_val_batches, per_device=val_arrays['image'].shape[1]
+    self.p_eval = steps.build_eval_step(
+        rt.pmap_devices, feed='resident', num_batches=num_val_batches, per_device=val_arrays['image'].shape[1]
         // num_val_batches, test_time_flip=config.test_time_flip, apply_fn=apply_fn)
 
   def replace_training_images(self, images: np.ndarray) -> None:
@@ -230,8 +229,9 @@ class DeviceFeed:
   def _train_fn(self, num_steps: int):
     """One compiled function per number of steps in a dispatch (K, and the epoch's remainder)."""
     if num_steps not in self._compiled:
-      self._compiled[num_steps] = steps.pmap_resident_train_steps(
-          self.rt.pmap_devices, num_steps=num_steps, per_device=self.per_device, **self.options)
+      self._compiled[num_steps] = steps.build_train_step(
+          self.rt.pmap_devices, feed='resident', steps_per_call=num_steps,
+          per_device=self.per_device, **self.options)
     return self._compiled[num_steps]
 
   def train(self, state, epoch: int):

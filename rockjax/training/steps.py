@@ -143,19 +143,6 @@ def shard_batch(batch: dict, mesh: Mesh) -> dict:
   return jax.device_put(batch, NamedSharding(mesh, P(AXIS)))
 
 
-def pmap_train_step(devices: Sequence[jax.Device], **step_kwargs) -> Callable:
-  """train_step compiled over `devices`; the state is donated (updated in place)."""
-  return jax.pmap(functools.partial(train_step, **step_kwargs), axis_name=AXIS,
-                  in_axes=(None, 0), out_axes=(None, None), donate_argnums=(0,),
-                  devices=devices)
-
-
-def pmap_eval_step(devices: Sequence[jax.Device], test_time_flip: bool = False,
-                   apply_fn: Callable | None = None) -> Callable:
-  return jax.pmap(functools.partial(eval_step, test_time_flip=test_time_flip, apply_fn=apply_fn),
-                  axis_name=AXIS, in_axes=(None, 0), out_axes=(None, 0), devices=devices)
-
-
 # Several steps per dispatch: a small CNN step on an accelerator takes well under a millisecond, so
 # one Python dispatch (and one host-to-device copy) per step would bound throughput. These run K
 # train steps inside one compiled call with lax.scan; per-step metrics come back stacked [K].
@@ -167,57 +154,70 @@ def scan(body, carry, xs):
   return lax.scan(body, carry, xs, unroll=jax.default_backend() == 'cpu')
 
 
-def train_steps(state: TrainState, batches: dict, **step_kwargs) -> tuple[TrainState, dict]:
-  """train_step over K batches stacked on the leading axis ([K, per_device, ...] on this device)."""
-  return scan(lambda s, batch: train_step(s, batch, **step_kwargs), state, batches)
+FEEDS = ('host', 'resident')  # how batches reach the step: from the host, or indexed on device
 
 
-def resident_train_steps(state: TrainState, data: dict, order: jnp.ndarray, first_step, *,
-                         num_steps: int, per_device: int,
-                         **step_kwargs) -> tuple[TrainState, dict]:
-  """Steps first_step .. first_step + num_steps - 1 of an epoch, on data resident on the devices.
-
-  `data` holds the whole training set on every device; `order` is this device's example indices
-  for the epoch, per_device of them per step (rockjax/data/batching.py's device_orders: the same
-  examples, on the same device, as the host pipeline's batches). Metrics come back [num_steps].
-  """
+def _train_on_device_data(state, data, order, first_step, *, step, num_steps: int,
+                          per_device: int):
+  """`step` on K batches indexed from data resident on the devices (feed='resident')."""
   def one(s, k):
     idx = lax.dynamic_slice_in_dim(order, (first_step + k) * per_device, per_device)
-    batch = {key: jnp.take(value, idx, axis=0) for key, value in data.items()}
-    return train_step(s, batch, **step_kwargs)
+    return step(s, {key: jnp.take(value, idx, axis=0) for key, value in data.items()})
   if num_steps == 1:  # the plain step, without a loop around it
     state, metrics = one(state, 0)
     return state, jax.tree.map(lambda x: x[None], metrics)
   return scan(one, state, jnp.arange(num_steps))
 
 
-def resident_eval(state: TrainState, data: dict, *, num_batches: int, per_device: int,
-                  test_time_flip: bool = False, apply_fn: Callable | None = None) -> dict:
+def build_train_step(devices: Sequence[jax.Device], *, feed: str = 'host',
+                     steps_per_call: int = 1, per_device: int = 0, **options) -> Callable:
+  """The one train step, compiled with pmap over `devices` for a feed; the state is donated.
+
+  `options` are train_step's (augmentation in the step, mixing, EMA, frozen modules, the loss's
+  label smoothing, ...: training/feeding.py's step_options). The feed sets the call:
+  - 'host', one step a call: (state, batch [devices, per_device, ...]);
+  - 'host', steps_per_call > 1: (state, batches [devices, K, per_device, ...]), K steps in one
+    call, metrics stacked [K];
+  - 'resident': (state, data, order [devices, steps * per_device], first_step), steps_per_call
+    steps on batches indexed from data already on the devices, metrics stacked [K].
+  """
+  step = functools.partial(train_step, **options)
+  if feed == 'host':
+    body = step if steps_per_call == 1 else (lambda s, batches: scan(step, s, batches))
+    in_axes = (None, 0)
+  elif feed == 'resident':
+    body = functools.partial(_train_on_device_data, step=step, num_steps=steps_per_call,
+                             per_device=per_device)
+    in_axes = (None, None, 0, None)
+  else:
+    raise ValueError(f'feed {feed!r} is not one of {FEEDS}')
+  return jax.pmap(body, axis_name=AXIS, in_axes=in_axes, out_axes=(None, None),
+                  donate_argnums=(0,), devices=devices)
+
+
+def _eval_on_device_data(state, data, *, num_batches: int, per_device: int, **options) -> dict:
   """eval_step over every batch of this device's resident (padded, masked) evaluation arrays;
-  per-batch metric sums stacked [num_batches], summed on the host like the host path's."""
+  per-batch metric sums stacked [num_batches], summed on the host like the host feed's."""
   def one(_, b):
     batch = {key: lax.dynamic_slice_in_dim(value, b * per_device, per_device)
              for key, value in data.items()}
-    return None, eval_step(state, batch, test_time_flip, apply_fn)[0]
+    return None, eval_step(state, batch, **options)[0]
   return scan(one, None, jnp.arange(num_batches))[1]
 
 
-def pmap_train_steps(devices: Sequence[jax.Device], **step_kwargs) -> Callable:
-  """train_steps compiled over `devices`: batches [devices, K, per_device, ...] in."""
-  return jax.pmap(functools.partial(train_steps, **step_kwargs), axis_name=AXIS,
-                  in_axes=(None, 0), out_axes=(None, None), donate_argnums=(0,),
-                  devices=devices)
-
-
-def pmap_resident_train_steps(devices: Sequence[jax.Device], **kwargs) -> Callable:
-  """resident_train_steps compiled over `devices`: (state, data, first_step) replicated, the
-  epoch's order [devices, steps * per_device] one row per device."""
-  return jax.pmap(functools.partial(resident_train_steps, **kwargs), axis_name=AXIS,
-                  in_axes=(None, None, 0, None), out_axes=(None, None), donate_argnums=(0,),
-                  devices=devices)
-
-
-def pmap_resident_eval(devices: Sequence[jax.Device], **kwargs) -> Callable:
-  """resident_eval compiled over `devices`: the evaluation arrays one row per device."""
-  return jax.pmap(functools.partial(resident_eval, **kwargs), axis_name=AXIS,
-                  in_axes=(None, 0), out_axes=None, devices=devices)
+def build_eval_step(devices: Sequence[jax.Device], *, feed: str = 'host', num_batches: int = 0,
+                    per_device: int = 0, test_time_flip: bool = False,
+                    apply_fn: Callable | None = None) -> Callable:
+  """The eval step compiled with pmap over `devices` for a feed:
+  - 'host': (state, batch [devices, per_device, ...]) -> (metric sums, log probabilities);
+  - 'resident': (state, arrays [devices, num_batches * per_device, ...]) -> metric sums per batch.
+  """
+  options = dict(test_time_flip=test_time_flip, apply_fn=apply_fn)
+  if feed == 'host':
+    return jax.pmap(functools.partial(eval_step, **options), axis_name=AXIS, in_axes=(None, 0),
+                    out_axes=(None, 0), devices=devices)
+  if feed == 'resident':
+    return jax.pmap(functools.partial(_eval_on_device_data, num_batches=num_batches,
+                                      per_device=per_device, **options),
+                    axis_name=AXIS, in_axes=(None, 0), out_axes=None, devices=devices)
+  raise ValueError(f'feed {feed!r} is not one of {FEEDS}')

@@ -81,7 +81,7 @@ def test_best_checkpoint_is_the_earliest_best_epoch_and_reproduces_its_accuracy(
   state, saved = ckpt.restore_best(state)
   assert saved['epoch'] == best_epoch
   rt = runtime.make_runtime(config)
-  result = feeding.evaluate(steps.pmap_eval_step(rt.devices), steps.replicate(state, rt.mesh),
+  result = feeding.evaluate(steps.build_eval_step(rt.devices), steps.replicate(state, rt.mesh),
                           dataset.val, config, rt)
   assert result['count'] == len(dataset.val)
   assert result['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-6)

@@ -32,7 +32,7 @@ def run_steps(config, num_devices, num_steps=3, keep_params=False, size=SIZE, tx
   devices = jax.local_devices()[:num_devices]
   mesh = steps.make_mesh(devices)
   state = steps.replicate(make_state(config, size=size, tx=tx), mesh)
-  p_train = steps.pmap_train_step(devices, schedule=optax.constant_schedule(config.learning_rate),
+  p_train = steps.build_train_step(devices, schedule=optax.constant_schedule(config.learning_rate),
                                   seed=0, ema_decay=config.ema_decay, num_classes=4,
                                   mixup_alpha=config.augment.mixup_alpha,
                                   cutmix_alpha=config.augment.cutmix_alpha)
@@ -97,7 +97,7 @@ def test_frozen_modules_get_no_gradient_and_the_others_train():
   mesh = steps.make_mesh(devices)
   state = steps.replicate(make_state(config), mesh)
   before = jax.device_get(state.params)
-  p_train = steps.pmap_train_step(devices, schedule=optax.constant_schedule(1e-2), seed=0,
+  p_train = steps.build_train_step(devices, schedule=optax.constant_schedule(1e-2), seed=0,
                                   frozen=('ConvAct_0',))
   state, _ = p_train(state, steps.shard_batch(batch_of(32, 1), mesh))
   after = jax.device_get(state.params)
@@ -131,7 +131,7 @@ def test_state_is_donated():
   devices = jax.local_devices()[:2]
   mesh = steps.make_mesh(devices)
   state = steps.replicate(make_state(config), mesh)
-  p_train = steps.pmap_train_step(devices, schedule=optax.constant_schedule(1e-3), seed=0)
+  p_train = steps.build_train_step(devices, schedule=optax.constant_schedule(1e-3), seed=0)
   old_leaf = jax.tree.leaves(state.params)[0]
   state, _ = p_train(state, steps.shard_batch(batch_of(32, 2), mesh))
   assert old_leaf.is_deleted()
@@ -148,7 +148,7 @@ def test_evaluation_counts_every_example_exactly_once(num_devices, eval_batch):
   labels = rng.integers(0, 4, n).astype(np.int32)
   image_set = folder.ImageSet(images=images, labels=labels, paths=[str(i) for i in range(n)],
                               class_names=list('abcd'), root='', report={})
-  result = feeding.evaluate(steps.pmap_eval_step(rt.devices), steps.replicate(state, rt.mesh),
+  result = feeding.evaluate(steps.build_eval_step(rt.devices), steps.replicate(state, rt.mesh),
                           image_set, config, rt)
   logits = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats}, images,
                           train=False)
@@ -210,7 +210,7 @@ def test_mixup_step_trains_with_soft_targets_and_repeats_for_the_same_seed():
 def test_mixing_without_num_classes_is_an_error():
   config = tiny_config(augment__mixup_alpha=0.4)
   devices = jax.local_devices()[:1]
-  p_train = steps.pmap_train_step(devices, schedule=optax.constant_schedule(1e-3), seed=0,
+  p_train = steps.build_train_step(devices, schedule=optax.constant_schedule(1e-3), seed=0,
                                   mixup_alpha=0.4)
   state = steps.replicate(make_state(config), steps.make_mesh(devices))
   with pytest.raises(ValueError, match='num_classes'):
@@ -241,7 +241,7 @@ def test_evaluation_with_test_time_flip_scores_the_averaged_probabilities():
   labels = rng.integers(0, 4, n).astype(np.int32)
   image_set = folder.ImageSet(images=images, labels=labels, paths=[str(i) for i in range(n)],
                               class_names=list('abcd'), root='', report={})
-  result = feeding.evaluate(steps.pmap_eval_step(rt.devices, test_time_flip=True),
+  result = feeding.evaluate(steps.build_eval_step(rt.devices, test_time_flip=True),
                           steps.replicate(state, rt.mesh), image_set, config, rt)
   log_p = np.asarray(steps.class_log_probs(state.apply_fn, states.inference_variables(state),
                                            images, True))
@@ -265,7 +265,7 @@ def test_four_steps_per_dispatch_give_what_four_dispatches_give(num_devices):
   state = steps.replicate(make_state(config), mesh)
   batches = [batch_of(32, num_devices, seed=i) for i in range(4)]
   stacked = {key: np.stack([b[key] for b in batches], axis=1) for key in batches[0]}
-  state, metrics = steps.pmap_train_steps(devices, **options(config))(
+  state, metrics = steps.build_train_step(devices, steps_per_call=4, **options(config))(
       state, steps.shard_batch(stacked, mesh))
   metrics = jax.device_get(metrics)
   assert metrics['count'].shape == (4,) and int(state.step) == 4
@@ -282,7 +282,7 @@ def test_resident_steps_train_on_the_batches_the_host_would_send(num_devices, k)
   batches = [batch_of(32, num_devices, seed=i) for i in range(k)]
   devices = jax.local_devices()[:num_devices]
   mesh = steps.make_mesh(devices)
-  p_host = steps.pmap_train_step(devices, **options(config))
+  p_host = steps.build_train_step(devices, **options(config))
   host = steps.replicate(make_state(config), mesh)
   for b in batches:
     host, _ = p_host(host, steps.shard_batch(b, mesh))
@@ -296,10 +296,17 @@ def test_resident_steps_train_on_the_batches_the_host_would_send(num_devices, k)
   per_device = 32 // num_devices
   orders = steps.shard_batch(batching.device_orders(order, k, num_devices, per_device), mesh)
   resident = steps.replicate(make_state(config), mesh)
-  p_resident = steps.pmap_resident_train_steps(devices, num_steps=k, per_device=per_device,
-                                               **options(config))
+  p_resident = steps.build_train_step(devices, feed='resident', steps_per_call=k,
+                                      per_device=per_device, **options(config))
   resident, metrics = p_resident(resident, data, orders, np.int32(0))
   assert jax.device_get(metrics)['count'].shape == (k,)
   tolerance = 0.0 if k == 1 else 1e-5  # one step is the same program; a scan may round apart
   assert max_abs_diff(host.params, resident.params) <= tolerance
   assert max_abs_diff(host.batch_stats, resident.batch_stats) <= max(tolerance, 1e-7)
+
+
+def test_the_step_builder_names_its_feeds():
+  with pytest.raises(ValueError, match='feed'):
+    steps.build_train_step(jax.local_devices()[:1], feed='disk', schedule=lambda s: 0.0, seed=0)
+  with pytest.raises(ValueError, match='feed'):
+    steps.build_eval_step(jax.local_devices()[:1], feed='disk')
