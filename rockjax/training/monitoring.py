@@ -85,28 +85,52 @@ class Monitor:
       self._writer = None
 
 
-class ProgressBar:
-  """A one-line, in-place progress bar on a terminal; silent otherwise."""
+def _in_notebook() -> bool:
+  return 'ipykernel' in sys.modules
 
-  def __init__(self, total: int, epoch: int, num_epochs: int, stream=None, force: bool = False):
-    self.stream = stream or sys.stderr
-    self.enabled = force or (hasattr(self.stream, 'isatty') and self.stream.isatty())
-    self.total, self.epoch, self.num_epochs = total, epoch, num_epochs
-    self.start = time.perf_counter()
 
-  def update(self, done: int) -> None:
-    if not self.enabled or self.total <= 0:
-      return
-    frac = min(done / self.total, 1.0)
-    width = 30
-    bar = '#' * int(frac * width) + '-' * (width - int(frac * width))
-    elapsed = time.perf_counter() - self.start
-    eta = elapsed / frac - elapsed if frac > 0 else 0.0
-    self.stream.write(f'\repoch {self.epoch}/{self.num_epochs} [{bar}] {done}/{self.total}'
-                      f' ETA {history.format_duration(eta)}  ')
+class _LinesAboveTheBar:
+  """A stream for the log handler while a bar is shown: each line is printed above the bar
+  (tqdm.write clears it, prints, and draws it again), never glued to it."""
+
+  def __init__(self, stream, tqdm_cls):
+    self.stream, self._tqdm, self._pending = stream, tqdm_cls, ''
+
+  def write(self, text: str) -> None:
+    self._pending += text
+    *lines, self._pending = self._pending.split('\n')
+    for line in lines:
+      self._tqdm.write(line, file=self.stream)
+
+  def flush(self) -> None:
     self.stream.flush()
 
-  def close(self) -> None:
+
+class ProgressBar:
+  """The epoch's progress as a tqdm bar (one line in place on a terminal, a widget in a notebook);
+  log lines printed while it is shown go above it. Silent where stderr is neither (logs, CI)."""
+
+  def __init__(self, total: int, epoch: int, num_epochs: int, stream=None, force: bool = False,
+               min_interval: float = 0.5):
+    from tqdm.auto import tqdm
+    self.stream = stream or sys.stderr
+    tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
+    self.enabled = (force or tty or _in_notebook()) and total > 0
+    self._bar = tqdm(total=total, desc=f'epoch {epoch}/{num_epochs}', unit='step', leave=False,
+                     file=self.stream, disable=not self.enabled, dynamic_ncols=True,
+                     mininterval=min_interval)
+    self._handler, self._old_stream = None, None
     if self.enabled:
-      self.stream.write('\r' + ' ' * 90 + '\r')
-      self.stream.flush()
+      handler = getattr(logging.get_absl_handler(), 'python_handler', None)
+      if handler is not None and getattr(handler, 'stream', None) is self.stream:
+        self._handler, self._old_stream = handler, handler.stream
+        handler.stream = _LinesAboveTheBar(self.stream, tqdm)
+
+  def update(self, done: int) -> None:
+    if self.enabled:
+      self._bar.update(max(0, min(done, self._bar.total) - self._bar.n))
+
+  def close(self) -> None:
+    if self._handler is not None:
+      self._handler.stream, self._handler = self._old_stream, None
+    self._bar.close()

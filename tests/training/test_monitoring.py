@@ -1,5 +1,6 @@
 """What a person watches: curves.png, TensorBoard events, environment.json, the progress bar."""
 
+import io
 import json
 import os
 
@@ -30,10 +31,39 @@ def test_progress_bar_draws_only_on_a_terminal(tmp_path):
       pass
   for tty in (True, False):
     stream = Tty(tty)
-    bar = monitoring.ProgressBar(10, 1, 5, stream=stream)
+    bar = monitoring.ProgressBar(10, 1, 5, stream=stream, min_interval=0)
     bar.update(5)
     bar.close()
     assert ('5/10' in stream.text) == tty
+    assert ('epoch 1/5' in stream.text) == tty
+
+
+def test_log_lines_go_above_the_bar_not_into_it(monkeypatch):
+  """A log line printed while the bar is shown starts on a line of its own (the bar is cleared
+  first), and the log handler writes to its own stream again once the bar closes."""
+  from absl import logging
+
+  class Tty(io.StringIO):
+    def isatty(self):
+      return True
+  stream = Tty()
+  handler = logging.get_absl_handler().python_handler
+  monkeypatch.setattr(handler, 'stream', stream)
+  bar = monitoring.ProgressBar(10, 2, 3, stream=stream, min_interval=0)
+  bar.update(4)
+  import logging as std_logging
+  # What absl's handler does with a record once the flags are parsed (as main.py's are).
+  std_logging.StreamHandler.emit(handler, std_logging.LogRecord(
+      'absl', std_logging.WARNING, __file__, 1, 'a message while the bar is shown', None, None))
+  bar.update(8)
+  bar.close()
+  assert handler.stream is stream
+  text = stream.getvalue()
+  line = next(l for l in text.replace('\r', '\n').split('\n') if 'a message' in l)
+  assert line.startswith('W') and 'epoch' not in line, repr(text)  # the bar was cleared first
+  assert 'a message while the bar is shown\n' in text
+  assert '4/10' in text and '8/10' in text
+
 
 
 def test_tensorboard_events_hold_every_epochs_scalars(run):
