@@ -48,3 +48,25 @@ def test_importing_rockjax_sets_the_flag_before_jax_starts_and_jax_accepts_it():
   value, flags = out.stdout.split(maxsplit=1)
   assert float(value) == 27.0  # a 3x3x3 window of ones
   assert flags.strip() == ' '.join(environment.wanted_flags({}))
+
+
+def test_importing_tensorflow_prints_no_onednn_banner():
+  """TensorFlow prints its oneDNN banner twice while it is imported; rockjax drops those lines
+  (and only those)."""
+  code = ('import rockjax, sys\n'
+          'import tensorflow\n'
+          'print("kept", file=sys.stderr)\n')
+  out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert 'oneDNN' not in out.stderr and 'InitializeLog' not in out.stderr
+  assert 'kept' in out.stderr
+
+
+def test_the_stderr_filter_drops_only_the_listed_phrases(capfd):
+  def noisy():
+    os.write(2, b'oneDNN custom operations are on: noise\nsomething that matters\n')
+    return 42
+  assert environment._filtered_stderr_while(noisy) == 42
+  err = capfd.readouterr().err
+  assert 'something that matters' in err and 'oneDNN' not in err
