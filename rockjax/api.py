@@ -21,9 +21,11 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
-from rockjax import cli, configlib, schema
+from rockjax import cli, configlib, logs, schema
 from rockjax.data import imageio
 from rockjax.serving import predictor as predictors
+
+logs.quiet_libraries()  # from Python too: no Orbax "read only" warnings on every load
 
 
 def config(config_file_or_dict='configs/residual.py', **overrides) -> ml_collections.ConfigDict:

@@ -32,9 +32,11 @@ def quiet_libraries() -> None:
   exception was never retrieved": Orbax reads a checkpoint's arrays concurrently, and when one is
   damaged every read logs the same TensorStore error; rockjax reports it once, naming the
   checkpoint (rockjax/training/checkpointing.py)."""
-  handler = logging.get_absl_handler()
-  if not any(isinstance(f, _QuietLibraries) for f in handler.filters):
-    handler.addFilter(_QuietLibraries())
+  # On absl's handler (the command line) and on the 'absl' logger itself (the Python API, where
+  # Python's own handlers print absl's records).
+  for holder in (logging.get_absl_handler(), std_logging.getLogger('absl')):
+    if not any(isinstance(f, _QuietLibraries) for f in holder.filters):
+      holder.addFilter(_QuietLibraries())
   std_logging.getLogger('asyncio').setLevel(std_logging.CRITICAL)
   if sys.unraisablehook is sys.__unraisablehook__:
     sys.unraisablehook = _quiet_closed_loop

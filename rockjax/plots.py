@@ -143,3 +143,22 @@ def overlay_curves(curves: dict[str, list[tuple[int, float]]], path: str,
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7, loc='lower right')
   return _save(fig, path)
+
+
+def accuracy_coverage(curve: dict, marks: list[dict], path: str, title: str = '') -> str:
+  """Accuracy on the photos answered against the share answered (most confident first), with the
+  thresholds that keep the `marks` shares."""
+  fig, ax = plt.subplots(figsize=(6, 4.5))
+  ax.plot(100 * np.asarray(curve['coverage']), 100 * np.asarray(curve['accuracy']), lw=2)
+  for m in marks:
+    ax.plot(100 * m['coverage'], 100 * m['accuracy'], 'o', color='C3')
+    ax.annotate(f'p >= {m["threshold"]:.2f}: {100 * m["accuracy"]:.1f}%',
+                (100 * m['coverage'], 100 * m['accuracy']), textcoords='offset points',
+                xytext=(-8, 8), ha='right', fontsize=8)
+  ax.set_xlabel('photos answered (%), most confident first')
+  ax.set_ylabel('accuracy on the photos answered (%)')
+  ax.set_xlim(0, 101)
+  ax.grid(alpha=0.3)
+  if title:
+    ax.set_title(title, fontsize=9)
+  return _save(fig, path)

@@ -2,9 +2,13 @@
 rockjax's own lines and every other library warning stay."""
 
 import logging as std_logging
+import os
+import subprocess
+import sys
 
 from absl import logging
 
+from helpers import ROOT
 from rockjax import logs
 
 
@@ -26,3 +30,16 @@ def test_the_filter_keeps_what_a_user_needs():
   assert keep(record(orbax, std_logging.WARNING, 'Checkpoint at step 3 is corrupt'))
   assert keep(record(orbax, std_logging.ERROR, 'Given directory is read only=%s'))
   assert keep(record('/work/rockjax/training/loop.py', std_logging.INFO, 'epoch 1/3'))
+
+
+def test_the_python_api_prints_no_read_only_warnings(run):
+  """rockjax.load from Python (no absl handler in charge): Orbax's read-only warnings are not
+  printed, on the 'absl' logger's own filter."""
+  config, workdir, _ = run
+  code = ('import rockjax, sys\n'
+          f'rockjax.load({workdir!r})\n'
+          'print("loaded", file=sys.stderr)\n')
+  out = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert 'loaded' in out.stderr and 'read only' not in out.stderr, out.stderr[-2000:]

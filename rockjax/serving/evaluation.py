@@ -30,7 +30,7 @@ from absl import logging
 from rockjax import fileio, plots
 from rockjax.data import dataset as datasets, folder
 from rockjax.errors import DataError, NoCheckpointError, WorkdirError
-from rockjax.serving import calibration, label_issues, predictor as predictors
+from rockjax.serving import calibration, coverage, label_issues, predictor as predictors
 from rockjax.serving.reports import classification_report, confusion, format_report  # noqa: F401
 
 
@@ -159,6 +159,8 @@ def _write_files(out: str, report: dict, image_set: folder.ImageSet, probabiliti
       dict(path=image_set.paths[i], true=class_names[image_set.labels[i]],
            predicted=class_names[probabilities[i].argmax()],
            probability=float(probabilities[i].max())) for i in wrong]
+  report['coverage'] = coverage.write(out, probabilities, image_set.labels, report.get(
+      'calibration', {}).get('temperature'), matrix_title(report))
   fileio.write_json(os.path.join(out, 'report.json'), report)
   plots.confusion_matrix(np.asarray(report['confusion_matrix']), class_names,
                          os.path.join(out, 'confusion_matrix.png'), matrix_title(report))

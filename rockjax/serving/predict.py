@@ -19,7 +19,7 @@ from absl import logging
 from rockjax import fileio
 from rockjax.data import folder, imageio
 from rockjax.errors import DataError, WorkdirError
-from rockjax.serving import predictor as predictors
+from rockjax.serving import coverage, predictor as predictors
 
 
 class NoInputsError(DataError):
@@ -141,12 +141,16 @@ def latency_ms(fn, batch: np.ndarray, runs: int) -> dict:
   return dict(p50_ms=float(np.percentile(times, 50)), p99_ms=float(np.percentile(times, 99)))
 
 
-def write_csv(path: str, files: list[str], probabilities: np.ndarray, class_names) -> None:
-  """One row per image: file, predicted class, its probability, p(class) for every class."""
-  header = ['file', 'predicted_class', 'probability'] + [f'p_{c}' for c in class_names]
-  fileio.write_csv(path, header, ([f, class_names[int(p.argmax())], f'{p.max():.6f}']
+def write_csv(path: str, files: list[str], probabilities: np.ndarray, class_names,
+              min_confidence: float = 0.0) -> list[str]:
+  """One row per image: file, predicted (top) class, its probability, the answer (the top class,
+  or 'uncertain' under predict.min_confidence), p(class) for every class. Returns the answers."""
+  header = ['file', 'predicted_class', 'probability', 'answer'] + [f'p_{c}' for c in class_names]
+  answers = coverage.answers(probabilities, class_names, min_confidence)
+  fileio.write_csv(path, header, ([f, class_names[int(p.argmax())], f'{p.max():.6f}', a]
                                   + [f'{x:.6f}' for x in p]
-                                  for f, p in zip(files, probabilities)))
+                                  for f, p, a in zip(files, probabilities, answers)))
+  return answers
 
 
 def predict_workdir(workdir: str, inputs: list[str], predict_config) -> dict:
@@ -168,7 +172,8 @@ def predict_workdir(workdir: str, inputs: list[str], predict_config) -> dict:
   out = os.path.join(predict_config.output_dir or workdir, 'predictions.csv')
   try:
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    write_csv(out, good, probabilities, predictor.class_names)
+    answers = write_csv(out, good, probabilities, predictor.class_names,
+                        predict_config.min_confidence)
   except OSError as e:
     raise WorkdirError(f'cannot write {out!r} ({type(e).__name__}: {e}); pass '
                        '--config.predict.output_dir=FOLDER to write it elsewhere') from e
@@ -178,12 +183,15 @@ def predict_workdir(workdir: str, inputs: list[str], predict_config) -> dict:
                  skipped=[dict(path=p, reason=r, detail=d) for p, r, d in skipped],
                  read_seconds=read_seconds, predictions=out, checkpoint_epoch=predictor.epoch,
                  temperature=predictor.temperature,
-                 **speed)
+                 num_uncertain=answers.count(coverage.UNCERTAIN),
+                 min_confidence=predict_config.min_confidence, **speed)
   summary['skipped_by_reason'] = by_reason = {}
   for _, reason, _ in skipped:
     by_reason[reason] = by_reason.get(reason, 0) + 1
-  logging.info('Predicted %d image(s) into %s; skipped %d%s.', len(good), out, len(skipped),
-               f' {by_reason}' if skipped else '')
+  logging.info('Predicted %d image(s) into %s; skipped %d%s.%s', len(good), out, len(skipped),
+               f' {by_reason}' if skipped else '',
+               f' {summary["num_uncertain"]} answered "uncertain" (top probability under '
+               f'{predict_config.min_confidence:g}).' if predict_config.min_confidence else '')
   if speed:
     logging.info('Speed on this machine: batch-1 latency p50 %.2f ms, p99 %.2f ms; %.0f images/s '
                  'at batch %d.', speed['batch1_p50_ms'], speed['batch1_p99_ms'],

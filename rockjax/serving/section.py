@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from rockjax.checks import check, choice, positive
+from rockjax.checks import check, choice, fraction, positive
 from rockjax.serving import label_issues
 
 TEST_TIME_FLIP_OVERRIDES = ('run', 'on', 'off')  # eval.test_time_flip
@@ -44,12 +44,16 @@ def predict_defaults() -> ml_collections.ConfigDict:  # --mode=predict
   p.latency_runs = 0  # > 0 (e.g. 200): also time batch-1 latency and throughput
   p.output_dir = ''  # where predictions.csv goes; '' means the workdir
   p.allow_missing = False  # True: named inputs that are not found do not fail the run
+  # > 0: photos whose top probability is under this are answered 'uncertain' in predictions.csv
+  # (pick it from eval/accuracy_coverage.png and report.json's `coverage`); 0 answers them all
+  p.min_confidence = 0.0
   return p
 
 
 def validate_predict(config) -> None:
   positive(config, 'predict.batch_size')
   positive(config, 'predict.latency_runs', allow_zero=True)
+  fraction(config, 'predict.min_confidence', True, False, ' (0 answers every photo)')
 
 
 def export_defaults() -> ml_collections.ConfigDict:  # --mode=export (docs/deployment.md)
