@@ -59,17 +59,42 @@ def local_batch_sizes(global_batch: int, num_devices: int, process_count: int,
   return local_batch, local_batch // num_devices
 
 
+def balanced_indices(labels: np.ndarray, seed: int, epoch: int, total: int) -> np.ndarray:
+  """data.class_balance=sampler: `total` draws, with replacement, in which every class is equally
+  likely (each example with probability 1 / (classes * its class's size)). An example drawn for the
+  k-th time this epoch comes back as index + k * N, so that `index % N` is the example and each
+  copy gets its own augmentation seed, as with data.repeats."""
+  labels = np.asarray(labels)
+  n = len(labels)
+  counts = np.bincount(labels)
+  p = 1.0 / counts[labels]
+  rng = np.random.default_rng(np.random.SeedSequence([seed, epoch, 1]))
+  draws = rng.choice(n, size=total, p=p / p.sum())
+  order = np.argsort(draws, kind='stable')
+  sorted_draws = draws[order]
+  starts = np.r_[0, np.flatnonzero(np.diff(sorted_draws)) + 1]
+  occurrence = np.arange(total) - np.repeat(starts, np.diff(np.r_[starts, total]))
+  copies = np.empty(total, np.int64)
+  copies[order] = occurrence
+  return draws + copies * n
+
+
 def epoch_order(num_examples: int, seed: int, epoch: int, global_batch: int,
-                process_index: int = 0, process_count: int = 1, repeats: int = 1) -> np.ndarray:
+                process_index: int = 0, process_count: int = 1, repeats: int = 1,
+                balanced_labels: np.ndarray | None = None) -> np.ndarray:
   """The indices this process trains on in `epoch`, in order (full batches only).
 
   With `repeats` R > 1 an epoch is R passes over the examples, shuffled together (as the
   reference's R augmented copies of every photo were): the indices run over 0 .. R * N - 1, each
   example appearing as i, N + i, 2N + i, ...; `index % num_examples` is the example, and the
   index itself seeds its augmentation, so each copy is augmented differently.
+  With `balanced_labels` (data.class_balance=sampler) the epoch is as many class-balanced draws
+  (balanced_indices) instead.
   """
-  return process_shard(shuffled_indices(num_examples * repeats, seed, epoch), process_index,
-                       process_count, global_batch)
+  total = num_examples * repeats
+  indices = (shuffled_indices(total, seed, epoch) if balanced_labels is None else
+             balanced_indices(balanced_labels, seed, epoch, total))
+  return process_shard(indices, process_index, process_count, global_batch)
 
 
 def eval_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, num_devices: int,

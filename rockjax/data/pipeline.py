@@ -26,12 +26,13 @@ tf.config.set_visible_devices([], 'GPU')
 def train_batches(images: np.ndarray, labels: np.ndarray, *, global_batch: int, num_devices: int,
                   seed: int, epoch: int, augmenter: HostAugmenter | None = None,
                   deterministic: bool = True, process_index: int = 0,
-                  process_count: int = 1, threads: int = 0, repeats: int = 1) -> Iterator[dict]:
+                  process_count: int = 1, threads: int = 0, repeats: int = 1,
+                  balanced: bool = False) -> Iterator[dict]:
   """One epoch (`repeats` passes) of shuffled, augmented training batches for this process's local
   devices; `threads` > 0 caps tf.data's thread pool (0: TensorFlow's default, one per core)."""
   local_batch, per_device = batching.local_batch_sizes(global_batch, num_devices, process_count)
   order = batching.epoch_order(len(labels), seed, epoch, global_batch, process_index,
-                               process_count, repeats)
+                               process_count, repeats, labels if balanced else None)
   height, width = images.shape[1:3]
   n = len(labels)
 

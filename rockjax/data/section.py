@@ -12,6 +12,7 @@ from rockjax.checks import check, choice, fraction, positive
 from rockjax.data import folder, imageio, tfds_source
 
 WHERE = ('host', 'device')  # data.where (and augment.where)
+CLASS_BALANCE = ('none', 'weights', 'sampler')  # data.class_balance
 
 
 def defaults() -> ml_collections.ConfigDict:
@@ -40,6 +41,9 @@ def defaults() -> ml_collections.ConfigDict:
   d.fold = -1  # with kfold: -1 runs every fold; 0..K-1 trains just that fold
   d.split_from = ''  # a run's workdir (k-fold: its root): reuse its saved split(s) exactly
   d.exclude = ''  # a file of photos (one per line, or a label_issues.csv) kept out of training
+  # Unequal classes: none | weights (each photo's loss weighted by the inverse of its class's
+  # share) | sampler (each epoch drawn class-balanced, with replacement; in-memory data only)
+  d.class_balance = 'none'
   # The generated default set (data.dir=''; configs/residual.py on it: 6.7 min on 2 cores):
   d.synthetic = ml_collections.ConfigDict(dict(
       num_per_class=200,  # images of each of its 4 classes
@@ -95,5 +99,9 @@ def validate(config) -> None:
         f'must be -1 or in [0, {d.kfold}), got {d.fold!r}')
   check(d.duplicate_threshold <= 32, 'data.duplicate_threshold',
         f'{d.duplicate_threshold} of 64 bits would merge unrelated photos; use <= 32')
+  choice(config, 'data.class_balance', CLASS_BALANCE)
+  check(d.class_balance != 'sampler' or d.in_memory != 'false', 'data.class_balance',
+        'sampler draws from a training set in memory; data.in_memory=false streams it (use '
+        'class_balance=weights)')
   choice(config, 'data.interpolation', tuple(imageio.RESAMPLE))
   choice(config, 'data.aspect', imageio.ASPECTS)

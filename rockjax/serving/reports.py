@@ -33,6 +33,8 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray,
       num_examples=int(len(labels)),
       macro_precision=float(precision[present].mean()) if present.any() else 0.0,
       macro_recall=float(recall[present].mean()) if present.any() else 0.0,
+      # the mean of the per-class recalls: every class counts the same, however many photos it has
+      balanced_accuracy=float(recall[present].mean()) if present.any() else 0.0,
       macro_f1=float(f1[present].mean()) if present.any() else 0.0,
       per_class=per_class,
       confusion_matrix=matrix.tolist(),
@@ -43,7 +45,9 @@ def format_report(report: dict) -> str:
   width = max(12, max(len(n) for n in report['class_names']) + 2)
   test = report.get('split') == 'test'
   lines = [f'accuracy {100 * report["accuracy"]:.2f}% on {report["num_examples"]} images'
-           + (' of the TEST split (held out of training and of every choice)' if test else ''),
+           + (' of the TEST split (held out of training and of every choice)' if test else '')
+           + (f'; balanced accuracy (mean per-class recall) '
+              f'{100 * report["balanced_accuracy"]:.2f}%' if 'balanced_accuracy' in report else ''),
            f'{"class":<{width}}{"precision":>10}{"recall":>10}{"f1":>10}{"support":>10}']
   for name, m in report['per_class'].items():
     lines.append(f'{name:<{width}}{m["precision"]:>10.3f}{m["recall"]:>10.3f}{m["f1"]:>10.3f}'

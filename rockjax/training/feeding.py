@@ -29,10 +29,23 @@ from rockjax.errors import ConfigError
 from rockjax.training import optim, runtime, steps
 
 
-def step_options(config, schedule, num_classes: int) -> dict:
-  """The train step's keyword arguments for this config."""
+def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+  """data.class_balance=weights: each class's loss weight, inversely proportional to its share of
+  the training images, scaled so that the average weight over the images is 1."""
+  counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(np.float64)
+  weights = np.where(counts > 0, len(labels) / (num_classes * np.maximum(counts, 1)), 0.0)
+  return (weights * len(labels) / float(np.sum(weights[np.asarray(labels)]))).astype(np.float32)
+
+
+def step_options(config, schedule, num_classes: int, train_labels=None) -> dict:
+  """The train step's keyword arguments for this config (`train_labels`: for class weights)."""
   on_images = not config.features.enabled  # cached features were augmented when computed
-  return dict(schedule=schedule, seed=config.seed, label_smoothing=config.label_smoothing,
+  weights = None
+  if config.data.class_balance == 'weights':
+    if train_labels is None:
+      raise ValueError('data.class_balance=weights needs the training labels')
+    weights = tuple(float(w) for w in class_weights(train_labels, num_classes))
+  return dict(class_weights=weights, schedule=schedule, seed=config.seed, label_smoothing=config.label_smoothing,
               augment_spec=presets.device_spec(config.augment) if on_images else None,
               mixup_alpha=config.augment.mixup_alpha, cutmix_alpha=config.augment.cutmix_alpha,
               num_classes=num_classes, ema_decay=config.ema_decay,
@@ -110,7 +123,7 @@ class HostFeed:
     self.k = config.steps_per_dispatch
     self.augmenter = (presets.host_augmenter(config.augment, config.data.image_size)
                       if config.augment.where == 'host' else None)
-    options = step_options(config, schedule, len(dataset.class_names))
+    options = step_options(config, schedule, len(dataset.class_names), dataset.train.labels)
     self.p_train = steps.build_train_step(rt.pmap_devices, steps_per_call=self.k, **options)
     self.p_eval = steps.build_eval_step(rt.pmap_devices, test_time_flip=config.test_time_flip)
 
@@ -121,7 +134,7 @@ class HostFeed:
         num_devices=rt.num_devices, seed=config.seed, epoch=epoch, augmenter=self.augmenter,
         deterministic=config.data.deterministic, process_index=rt.process_index,
         process_count=rt.process_count, threads=config.data.host_threads,
-        repeats=config.data.repeats)
+        repeats=config.data.repeats, balanced=config.data.class_balance == 'sampler')
 
   def train(self, state, epoch: int):
     rt, batches = self.rt, self._batches(epoch)
@@ -156,6 +169,10 @@ class StreamFeed(HostFeed):
   def _batches(self, epoch: int):
     from rockjax.data import streaming
     config, rt = self.config, self.rt
+    if config.data.class_balance == 'sampler':
+      raise ConfigError('config.data.class_balance: sampler draws from a training set in memory; '
+                        'this one is streamed (data.in_memory): use class_balance=weights, or '
+                        'data.in_memory=true if it fits')
     return streaming.train_batches(
         self.dataset.train, global_batch=config.batch_size, num_devices=rt.num_devices,
         seed=config.seed, epoch=epoch, augmenter=self.augmenter,
@@ -212,7 +229,8 @@ class DeviceFeed:
           'devices have room, or use --config.data.where=host')
     self.train_data = steps.replicate({'image': train_images, 'label': train_labels}, rt.mesh)
     self.val_data = steps.shard_batch(val_arrays, rt.mesh)
-    self.options = dict(step_options(config, schedule, len(dataset.class_names)),
+    self.options = dict(step_options(config, schedule, len(dataset.class_names),
+                                     dataset.train.labels),
                         apply_fn=apply_fn)
     self._compiled = {}
     self.p_eval = steps.build_eval_step(
@@ -237,8 +255,9 @@ class DeviceFeed:
   def train(self, state, epoch: int):
     config, rt = self.config, self.rt
     n = len(self.dataset.train)
+    balanced = self.dataset.train.labels if config.data.class_balance == 'sampler' else None
     order = batching.epoch_order(n, config.seed, epoch, config.batch_size, rt.process_index,
-                                 rt.process_count, config.data.repeats) % n
+                                 rt.process_count, config.data.repeats, balanced) % n
     rows = batching.device_orders(order, self.num_steps, rt.num_devices, self.per_device)
     rows = np.pad(rows, ((0, 0), (0, self.order_columns - rows.shape[1])))  # never read
     orders = steps.shard_batch(rows, rt.mesh)

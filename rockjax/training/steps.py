@@ -58,7 +58,8 @@ def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed
                label_smoothing: float = 0.0, augment_spec: presets.Spec | None = None,
                mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, num_classes: int = 0,
                ema_decay: float = 0.0, frozen: tuple[str, ...] = (),
-               apply_fn: Callable | None = None) -> tuple[TrainState, dict]:
+               apply_fn: Callable | None = None,
+               class_weights: tuple[float, ...] | None = None) -> tuple[TrainState, dict]:
   """One optimisation step on this device's share of the global batch (run under pmap).
 
   `augment_spec` (augment.where=device) is applied to the images inside the step;
@@ -67,7 +68,9 @@ def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed
   `frozen` names top-level modules (init_freeze) whose parameters get no gradient: they are
   constants to autodiff, so no backward pass runs for a frozen first part of the network (the
   optimiser also leaves them as they are: rockjax/training/optim.py); `apply_fn` replaces the
-  state's (rockjax/training/features.py: the head alone, on cached features).
+  state's (rockjax/training/features.py: the head alone, on cached features);
+  `class_weights` (data.class_balance=weights) weight each example's loss by its class (mixed
+  examples by their mix of classes); the reported loss stays unweighted.
   """
   apply_fn = apply_fn or state.apply_fn
   dropout_key = device_dropout_key(seed, state.step)
@@ -83,6 +86,10 @@ def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed
                                           num_classes, mixup_alpha, cutmix_alpha)
     labels = jnp.argmax(targets, -1)  # accuracy counts the larger share of each mixed image
 
+  if class_weights is not None:
+    weights = jnp.asarray(class_weights, jnp.float32)
+    example_weights = (targets @ weights if targets.ndim == 2 else weights[targets])
+
   def loss_fn(params):
     params = {name: lax.stop_gradient(p) if optim.is_frozen(name, frozen) else p
               for name, p in params.items()}
@@ -90,7 +97,8 @@ def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed
         {'params': params, 'batch_stats': state.batch_stats}, images, train=True,
         rngs={'dropout': dropout_key}, mutable=['batch_stats'])
     loss = cross_entropy(logits, targets, label_smoothing)
-    return loss.mean(), (logits, loss, updates['batch_stats'])
+    objective = loss.mean() if class_weights is None else (loss * example_weights).mean()
+    return objective, (logits, loss, updates['batch_stats'])
 
   (_, (logits, losses, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       state.params)

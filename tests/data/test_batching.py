@@ -92,3 +92,15 @@ def test_stacked_eval_arrays_are_the_eval_batches_side_by_side(processes):
       for key in ('image', 'label', 'mask'):
         np.testing.assert_array_equal(
             arrays[key][:, b * per_device:(b + 1) * per_device], batch[key])
+
+
+def test_balanced_epochs_draw_every_class_equally_often():
+  labels = np.array([0] * 90 + [1] * 10)
+  idx = batching.balanced_indices(labels, seed=0, epoch=3, total=2000)
+  assert len(idx) == len(set(idx.tolist())) == 2000  # each copy has its own index (and seed)
+  share = np.mean(labels[idx % 100] == 1)
+  assert 0.45 < share < 0.55
+  np.testing.assert_array_equal(idx, batching.balanced_indices(labels, 0, 3, 2000))
+  assert not np.array_equal(idx, batching.balanced_indices(labels, 0, 4, 2000))
+  order = batching.epoch_order(100, 0, 3, 10, balanced_labels=labels)
+  assert len(order) == 100 and np.mean(labels[order % 100] == 1) > 0.3

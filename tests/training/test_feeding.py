@@ -95,3 +95,26 @@ def test_repeats_multiply_the_steps_and_both_paths_still_agree(tmp_path):
   once = records(tmp_path / 'host')
   assert once[0]['step'] == 3 * 72 // 32  # the generated set's 72 training images, 3 passes
   assert records(tmp_path / 'device') == once
+
+
+def test_class_weights_are_inverse_frequencies_averaging_one_over_the_images():
+  labels = np.array([0, 0, 0, 1])
+  w = feeding.class_weights(labels, 3)
+  np.testing.assert_allclose(w[:2], [2 / 3, 2.0], rtol=1e-6)  # 4 / (2 present classes * count)
+  assert w[2] == 0.0  # a class with no training image
+  assert np.mean(w[labels]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize('balance,where', [('weights', 'host'), ('sampler', 'host'),
+                                           ('sampler', 'device')])
+def test_class_balance_trains_on_every_path(tmp_path, balance, where):
+  config = tiny_config(num_epochs=1, data__class_balance=balance, data__where=where,
+                       augment__where='device' if where == 'device' else 'host')
+  summary = loop.train_and_evaluate(config, str(tmp_path))
+  assert np.isfinite(summary['final_val_accuracy'])
+
+
+def test_a_streamed_set_cannot_be_sampled_class_balanced():
+  with pytest.raises(errors.ConfigError, match='class_balance'):
+    schema.validate(tiny_config(data__class_balance='sampler', data__tfds='mnist',
+                                data__dir='', data__in_memory='false'))

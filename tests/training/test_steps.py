@@ -310,3 +310,25 @@ def test_the_step_builder_names_its_feeds():
     steps.build_train_step(jax.local_devices()[:1], feed='disk', schedule=lambda s: 0.0, seed=0)
   with pytest.raises(ValueError, match='feed'):
     steps.build_eval_step(jax.local_devices()[:1], feed='disk')
+
+
+def test_class_weights_scale_each_examples_loss():
+  """Weights of 1 change nothing; a batch of class-0 photos with class 0 weighted 0 gives no
+  gradient, so Adam leaves every parameter as it was (the reported loss stays unweighted)."""
+  config = tiny_config(learning_rate=1e-2)
+  devices = jax.local_devices()[:1]
+  mesh = steps.make_mesh(devices)
+  batch = batch_of(16, 1)
+  batch['label'] = np.zeros_like(batch['label'])
+  results = {}
+  for name, weights in (('none', None), ('ones', (1.0,) * 4), ('zero', (0.0, 1.0, 1.0, 1.0))):
+    state = steps.replicate(make_state(config), mesh)
+    p_train = steps.build_train_step(devices, schedule=optax.constant_schedule(1e-2), seed=0,
+                                     class_weights=weights)
+    before = jax.device_get(state.params)
+    state, metrics = p_train(state, steps.shard_batch(batch, mesh))
+    results[name] = (before, jax.device_get(state.params), float(metrics['loss_sum']))
+  assert max_abs_diff(results['none'][1], results['ones'][1]) == 0
+  assert max_abs_diff(results['zero'][0], results['zero'][1]) == 0
+  assert max_abs_diff(results['none'][0], results['none'][1]) > 0
+  assert results['zero'][2] == results['none'][2]  # the reported loss is the plain one
