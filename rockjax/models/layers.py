@@ -233,10 +233,16 @@ def classifier(features: jnp.ndarray, num_classes: int, dtype, dropout: float = 
   return x.astype(jnp.promote_types(dtype, jnp.float32))
 
 
+MAP = 'map'  # features=MAP: the last feature map, before pooling (serving/saliency.py)
+
+
 def classifier_head(x, num_classes: int, dtype, dropout: float = 0.0, train: bool = False,
-                    features: bool = False) -> jnp.ndarray:
+                    features: bool | str = False) -> jnp.ndarray:
   """Global average pool and the classifier; with `features`, the pooled features instead of the
-  logits (what a frozen backbone hands to a head trained on its own)."""
+  logits (what a frozen backbone hands to a head trained on its own); with features='map', the
+  feature map [N, H, W, C] before pooling (class activation maps)."""
+  if features == MAP:
+    return x
   pooled = global_pool(x)
   if features:
     return pooled

@@ -30,7 +30,8 @@ from absl import logging
 from rockjax import fileio, plots
 from rockjax.data import dataset as datasets, folder
 from rockjax.errors import DataError, NoCheckpointError, WorkdirError
-from rockjax.serving import calibration, coverage, label_issues, predictor as predictors
+from rockjax.serving import (calibration, coverage, label_issues, predictor as predictors,
+                             saliency)
 from rockjax.serving.reports import classification_report, confusion, format_report  # noqa: F401
 
 
@@ -197,6 +198,11 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
   report['calibration'] = calibration.measure(
       image_set.labels, probabilities, fit=not eval_config.dir and eval_config.split == 'val')
   _write(out, report, image_set, probabilities, eval_config)
+  saliency.explain_errors(predictor, image_set, probabilities,
+                          most_confident_errors(image_set, probabilities,
+                                                eval_config.num_errors_shown),
+                          predictor.class_names,
+                          os.path.join(out, 'most_confident_errors_explained.png'))
   if 'temperature' in report['calibration']:
     calibration.save(workdir, report['calibration'], predictor.epoch)
   logging.info('Evaluated %s (epoch %d) on %s%s: accuracy %.2f%% on %d images.',

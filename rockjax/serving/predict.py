@@ -19,7 +19,7 @@ from absl import logging
 from rockjax import fileio
 from rockjax.data import folder, imageio
 from rockjax.errors import DataError, WorkdirError
-from rockjax.serving import coverage, predictor as predictors
+from rockjax.serving import coverage, predictor as predictors, saliency
 
 
 class NoInputsError(DataError):
@@ -177,6 +177,13 @@ def predict_workdir(workdir: str, inputs: list[str], predict_config) -> dict:
   except OSError as e:
     raise WorkdirError(f'cannot write {out!r} ({type(e).__name__}: {e}); pass '
                        '--config.predict.output_dir=FOLDER to write it elsewhere') from e
+  if predict_config.explain:
+    explained = os.path.join(os.path.dirname(out), 'explained')
+    limit = predict_config.explain_limit
+    saliency.write_overlays(predictor, images[:limit], good[:limit], explained)
+    logging.info('Maps of where the network looked: %s (%d photo(s)%s).', explained,
+                 min(limit, len(good)), f' of {len(good)}: predict.explain_limit' if
+                 len(good) > limit else '')
   speed = measure_speed(predictor, images[0], predict_config.latency_runs,
                         predict_config.batch_size) if predict_config.latency_runs else {}
   summary = dict(num_predicted=len(good), num_skipped=len(skipped),

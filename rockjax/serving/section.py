@@ -47,6 +47,10 @@ def predict_defaults() -> ml_collections.ConfigDict:  # --mode=predict
   # > 0: photos whose top probability is under this are answered 'uncertain' in predictions.csv
   # (pick it from eval/accuracy_coverage.png and report.json's `coverage`); 0 answers them all
   p.min_confidence = 0.0
+  # True: each photo beside a map of where the network looked for its answer (Grad-CAM), as PNGs
+  # in <output folder>/explained/ (serving/saliency.py), for the first explain_limit photos
+  p.explain = False
+  p.explain_limit = 200
   return p
 
 
@@ -54,6 +58,7 @@ def validate_predict(config) -> None:
   positive(config, 'predict.batch_size')
   positive(config, 'predict.latency_runs', allow_zero=True)
   fraction(config, 'predict.min_confidence', True, False, ' (0 answers every photo)')
+  positive(config, 'predict.explain_limit')
 
 
 def export_defaults() -> ml_collections.ConfigDict:  # --mode=export (docs/deployment.md)
