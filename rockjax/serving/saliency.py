@@ -94,4 +94,4 @@ def explain_errors(predictor, image_set, probabilities: np.ndarray, indices, cla
   return plots.image_grid([cells[k:k + step] for k in range(0, len(cells), step)],
                           [''] * (-(-len(cells) // step)), path,
                           titles=[titles[k:k + step] for k in range(0, len(titles), step)],
-                          cell_inches=1.5)
+                          cell_inches=1.8)
