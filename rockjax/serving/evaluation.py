@@ -51,7 +51,8 @@ def error_grid(image_set: folder.ImageSet, probabilities: np.ndarray, indices, c
   for i in indices:
     p = probabilities[i]
     cells.append(image_set.images[i])
-    titles.append(f'true {class_names[image_set.labels[i]]}\n'
+    titles.append(f'{label_issues.short_name(image_set.paths[i])}\n'
+                  f'true {class_names[image_set.labels[i]]}\n'
                   f'pred {class_names[p.argmax()]} {100 * p.max():.0f}%')
   rows = [cells[k:k + per_row] for k in range(0, len(cells), per_row)]
   title_rows = [titles[k:k + per_row] for k in range(0, len(titles), per_row)]

@@ -123,6 +123,13 @@ def summary(issues: list[dict], class_names: list[str], num_examples: int,
               by_pair=dict(sorted(pairs.items(), key=lambda kv: -kv[1])))
 
 
+def short_name(path: str, width: int = 24) -> str:
+  """A file's name for a figure's title, cut in the middle when long (the start and the extension
+  find it in label_issues.csv)."""
+  name = os.path.basename(path)
+  return name if len(name) <= width else name[:width - 9] + '...' + name[-6:]
+
+
 def write(out: str, image_set, probabilities: np.ndarray, class_names: list[str],
           folds: np.ndarray | None = None, num_shown: int = 48,
           method: str = 'prune_by_noise_rate') -> dict:
@@ -138,7 +145,8 @@ def write(out: str, image_set, probabilities: np.ndarray, class_names: list[str]
     from rockjax import plots  # matplotlib only when a grid is drawn
     per_row = 8
     cells = [image_set.images[r['index']] for r in shown]
-    titles = [f'{class_names[r["given"]]} -> {class_names[r["suggested"]]} '
+    titles = [f'{short_name(image_set.paths[r["index"]])}\n'  # the file, to find it
+              f'{class_names[r["given"]]} -> {class_names[r["suggested"]]} '
               f'{100 * r["p_suggested"]:.0f}%' for r in shown]  # given -> suggested
     plots.image_grid([cells[k:k + per_row] for k in range(0, len(cells), per_row)],
                      [f'#{k + 1}' for k in range(0, len(cells), per_row)],

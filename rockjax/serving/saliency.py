@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from rockjax.models.layers import HEAD, MAP
+from rockjax.serving import label_issues
 
 
 @functools.lru_cache(maxsize=8)
@@ -86,9 +87,9 @@ def explain_errors(predictor, image_set, probabilities: np.ndarray, indices, cla
   cells, titles = [], []
   for i, image, cam in zip(indices, images, cams):
     p = probabilities[i]
-    name = os.path.basename(image_set.paths[i])
     cells += [image, overlay(image, cam)]
-    titles += [f'{name[:22]}\ntrue {class_names[image_set.labels[i]]}',
+    titles += [f'{label_issues.short_name(image_set.paths[i])}\n'
+               f'true {class_names[image_set.labels[i]]}',
                f'looked at, for\n{class_names[p.argmax()]} {100 * p.max():.0f}%']
   step = 2 * per_row
   return plots.image_grid([cells[k:k + step] for k in range(0, len(cells), step)],

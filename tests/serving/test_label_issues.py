@@ -123,3 +123,10 @@ def test_prune_by_noise_rate_trades_some_precision_for_recall(seed):
   p_joint, r_joint = precision_recall('confident_joint')
   assert r_prune > r_joint + 0.05 and r_prune >= 0.75 and p_prune >= 0.5, (p_prune, r_prune, r_joint)
   assert p_joint >= p_prune
+
+
+def test_grid_titles_name_the_file_cut_in_the_middle_when_long():
+  assert label_issues.short_name('a/b/rock_12.jpg') == 'rock_12.jpg'
+  long = 'istockphoto-476416199-612x612_basalt_sample.jpeg'
+  short = label_issues.short_name('x/' + long)
+  assert len(short) == 24 and short.startswith('istockphoto-') and short.endswith('e.jpeg')
