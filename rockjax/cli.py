@@ -220,4 +220,6 @@ def preview(config, workdir: str, inputs) -> str:
   path = previews.write_augmentation_preview(
       config, os.path.join(workdir, f'augment_preview_{config.augment.preset}.png'),
       config.preview.per_class, config.preview.versions)
-  return f'augmentation preview in {path}'
+  from rockjax.training import monitoring
+  monitoring.write_images(workdir, 'preview', 0, {f'preview/{config.augment.preset}': path})
+  return f'augmentation preview in {path} (and in TensorBoard\'s Images tab)'

@@ -30,33 +30,10 @@ from absl import logging
 from rockjax import fileio, plots
 from rockjax.data import dataset as datasets, folder
 from rockjax.errors import DataError, NoCheckpointError, WorkdirError
-from rockjax.serving import (calibration, coverage, label_issues, predictor as predictors,
-                             saliency)
+from rockjax.serving import calibration, coverage, error_figures, label_issues
+from rockjax.serving import predictor as predictors
+from rockjax.training import monitoring
 from rockjax.serving.reports import classification_report, confusion, format_report  # noqa: F401
-
-
-def most_confident_errors(image_set: folder.ImageSet, probabilities: np.ndarray, count: int):
-  """Indices of the wrong predictions with the highest predicted probability, highest first."""
-  predictions = probabilities.argmax(-1)
-  wrong = np.flatnonzero(predictions != image_set.labels)
-  confidence = probabilities[wrong, predictions[wrong]]
-  return wrong[np.argsort(-confidence, kind='stable')][:count]
-
-
-def error_grid(image_set: folder.ImageSet, probabilities: np.ndarray, indices, class_names,
-               path: str, per_row: int = 8) -> str | None:
-  if len(indices) == 0:
-    return None
-  cells, titles = [], []
-  for i in indices:
-    p = probabilities[i]
-    cells.append(image_set.images[i])
-    titles.append(f'{label_issues.short_name(image_set.paths[i])}\n'
-                  f'true {class_names[image_set.labels[i]]}\n'
-                  f'pred {class_names[p.argmax()]} {100 * p.max():.0f}%')
-  rows = [cells[k:k + per_row] for k in range(0, len(cells), per_row)]
-  title_rows = [titles[k:k + per_row] for k in range(0, len(titles), per_row)]
-  return plots.image_grid(rows, [''] * len(rows), path, titles=title_rows, cell_inches=1.4)
 
 
 TEST_DATA = 'the saved test split (held out of training, early stopping and checkpoint choice)'
@@ -156,7 +133,8 @@ def _write_files(out: str, report: dict, image_set: folder.ImageSet, probabiliti
                       class_names, folds)
   if extra is not None:  # more files, whose summary goes into report.json
     report.update(extra(out))
-  wrong = most_confident_errors(image_set, probabilities, eval_config.num_errors_shown)
+  wrong = error_figures.most_confident_errors(image_set, probabilities,
+                                             eval_config.num_errors_shown)
   report['most_confident_errors'] = [
       dict(path=image_set.paths[i], true=class_names[image_set.labels[i]],
            predicted=class_names[probabilities[i].argmax()],
@@ -170,8 +148,12 @@ def _write_files(out: str, report: dict, image_set: folder.ImageSet, probabiliti
     rel = report['calibration']['reliability']
     plots.reliability_diagram(rel, os.path.join(out, 'reliability.png'),
                               f'ECE {100 * rel["ece"]:.1f} points; {matrix_title(report)}')
-  error_grid(image_set, probabilities, wrong, class_names,
+  error_figures.error_grid(image_set, probabilities, wrong, class_names,
              os.path.join(out, 'most_confident_errors.png'))
+  if report.get('workdir') and report.get('checkpoint_epoch'):  # one run: TensorBoard images too
+    monitoring.write_images(report['workdir'], 'eval', report['checkpoint_epoch'], {
+        f'eval/{n}': os.path.join(out, f'{n}.png') for n in (
+            'confusion_matrix', 'reliability', 'accuracy_coverage', 'most_confident_errors')})
 
 
 def matrix_title(report: dict) -> str:
@@ -199,11 +181,11 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
   report['calibration'] = calibration.measure(
       image_set.labels, probabilities, fit=not eval_config.dir and eval_config.split == 'val')
   _write(out, report, image_set, probabilities, eval_config)
-  saliency.explain_errors(predictor, image_set, probabilities,
-                          most_confident_errors(image_set, probabilities,
-                                                eval_config.num_errors_shown),
-                          predictor.class_names,
-                          os.path.join(out, 'most_confident_errors_explained.png'))
+  error_figures.explain_errors(predictor, image_set, probabilities, error_figures.
+                               most_confident_errors(image_set, probabilities,
+                                                     eval_config.num_errors_shown),
+                               predictor.class_names,
+                               os.path.join(out, 'most_confident_errors_explained.png'))
   if 'temperature' in report['calibration']:
     calibration.save(workdir, report['calibration'], predictor.epoch)
   logging.info('Evaluated %s (epoch %d) on %s%s: accuracy %.2f%% on %d images.',

@@ -22,7 +22,6 @@ import numpy as np
 from PIL import Image
 
 from rockjax.models.layers import HEAD, MAP
-from rockjax.serving import label_issues
 
 
 @functools.lru_cache(maxsize=8)
@@ -73,26 +72,3 @@ def write_overlays(predictor, images: np.ndarray, names: list[str], out: str,
                     ).save(path)
     paths.append(path)
   return paths
-
-
-def explain_errors(predictor, image_set, probabilities: np.ndarray, indices, class_names,
-                   path: str, per_row: int = 6) -> str | None:
-  """eval's most confident errors, each photo beside its map for the (wrong) predicted class."""
-  from rockjax import plots
-  indices = np.asarray(indices, np.int64)
-  if len(indices) == 0:
-    return None
-  images = image_set.images[indices]
-  cams = class_maps(predictor, images, probabilities[indices].argmax(axis=1))
-  cells, titles = [], []
-  for i, image, cam in zip(indices, images, cams):
-    p = probabilities[i]
-    cells += [image, overlay(image, cam)]
-    titles += [f'{label_issues.short_name(image_set.paths[i])}\n'
-               f'true {class_names[image_set.labels[i]]}',
-               f'looked at, for\n{class_names[p.argmax()]} {100 * p.max():.0f}%']
-  step = 2 * per_row
-  return plots.image_grid([cells[k:k + step] for k in range(0, len(cells), step)],
-                          [''] * (-(-len(cells) // step)), path,
-                          titles=[titles[k:k + step] for k in range(0, len(titles), step)],
-                          cell_inches=1.8)

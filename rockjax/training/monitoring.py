@@ -51,14 +51,62 @@ class EventWriter:
     self._write(self._event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
     self._records.flush()
 
+  def summary(self, step: int, summary) -> None:
+    self._write(self._event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
+    self._records.flush()
+
+  def image(self, step: int, tag: str, png_path: str) -> None:
+    """A PNG file as a TensorBoard image (the Images tab)."""
+    from PIL import Image
+    with Image.open(png_path) as im:
+      width, height = im.size
+    with open(png_path, 'rb') as f:
+      encoded = f.read()
+    self.summary(step, self._summary_pb2.Summary(value=[self._summary_pb2.Summary.Value(
+        tag=tag, image=self._summary_pb2.Summary.Image(
+            height=height, width=width, colorspace=4, encoded_image_string=encoded))]))
+
   def close(self) -> None:
     self._records.close()
+
+
+# The HParams tab: these settings (and every other one a run changed from its recipe's base) beside
+# the run's val/accuracy (its last value: the final epoch's) and best accuracy.
+HPARAMS = ('model.name', 'model.pretrained', 'learning_rate', 'batch_size', 'num_epochs',
+           'schedule', 'weight_decay', 'label_smoothing', 'model.dropout', 'data.image_size',
+           'augment.preset', 'init_freeze', 'data.class_balance', 'ema_decay', 'seed')
+
+
+def hparams(config) -> dict:
+  """The run's hyperparameters for TensorBoard's HParams tab: HPARAMS, as numbers, booleans or
+  strings (lists and tuples as text)."""
+  from rockjax.configlib.files import flatten
+  flat = flatten(config.to_dict())
+  return {k: (flat[k] if isinstance(flat[k], (bool, int, float, str)) else str(flat[k]))
+          for k in HPARAMS if k in flat}
+
+
+def write_images(workdir: str, name: str, step: int, pngs: dict) -> None:
+  """PNG figures (tag -> path) into the run's TensorBoard folder, under <workdir>/tensorboard/name
+  (eval: the confusion matrix, reliability, coverage; preview: the augmentation preview). Without
+  the tensorboard package, nothing (one logged line)."""
+  try:
+    writer = EventWriter(os.path.join(workdir, 'tensorboard', name))
+  except ImportError:
+    logging.info('The tensorboard package is not installed: the figures are only PNG files.')
+    return
+  try:
+    for tag, path in pngs.items():
+      if path and os.path.exists(path):
+        writer.image(step, tag, path)
+  finally:
+    writer.close()
 
 
 class Monitor:
   """Per-epoch TensorBoard scalars (under `<workdir>/tensorboard`) and the curves PNG."""
 
-  def __init__(self, workdir: str, enabled: bool = True):
+  def __init__(self, workdir: str, enabled: bool = True, config=None):
     self.workdir = workdir
     self.enabled = enabled
     self._writer = None
@@ -68,6 +116,11 @@ class Monitor:
       except ImportError:
         logging.info('The tensorboard package is not installed: no TensorBoard events (the same '
                      'numbers are in metrics.jsonl and curves.png).')
+    if self._writer is not None and config is not None:
+      from tensorboard.plugins.hparams import summary_v2
+      self._writer.summary(0, summary_v2.hparams_pb(
+          hparams(config), trial_id=os.path.basename(os.path.abspath(workdir)),
+          start_time_secs=int(time.time())))
 
   def write_epoch(self, record: dict, records: list[dict]) -> None:
     if not self.enabled:

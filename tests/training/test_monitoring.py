@@ -70,11 +70,12 @@ def test_tensorboard_events_hold_every_epochs_scalars(run):
   from tensorboard.backend.event_processing import event_file_loader
   _, workdir, _ = run
   folder = os.path.join(workdir, 'tensorboard')
-  path = os.path.join(folder, os.listdir(folder)[0])
+  path = os.path.join(folder, next(n for n in os.listdir(folder) if n.startswith('events.')))
   scalars = {}
   for event in event_file_loader.LegacyEventFileLoader(path).Load():
     for value in event.summary.value:
-      scalars[(event.step, value.tag)] = value.simple_value
+      if value.WhichOneof('value') == 'simple_value':
+        scalars[(event.step, value.tag)] = value.simple_value
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     records = [json.loads(line) for line in f]
   assert {step for step, _ in scalars} == {r['epoch'] for r in records}
@@ -82,3 +83,45 @@ def test_tensorboard_events_hold_every_epochs_scalars(run):
     for key in monitoring.SCALARS:
       assert scalars[(r['epoch'], monitoring.scalar_tag(key))] == pytest.approx(r[key], rel=1e-6)
   assert monitoring.scalar_tag('val_accuracy') == 'val/accuracy'
+
+
+def _events(folder):
+  from tensorboard.backend.event_processing import event_file_loader
+  out = []
+  for name in sorted(os.listdir(folder)):
+    if name.startswith('events.'):
+      out += list(event_file_loader.LegacyEventFileLoader(os.path.join(folder, name)).Load())
+  return out
+
+
+def test_tensorboard_holds_the_runs_hparams(run):
+  """The HParams tab: one session start with the run's settings (its val/accuracy scalars are the
+  metric)."""
+  from tensorboard.plugins.hparams import metadata, plugin_data_pb2
+  config, workdir, _ = run
+  starts = [v for e in _events(os.path.join(workdir, 'tensorboard')) for v in e.summary.value
+            if v.tag == metadata.SESSION_START_INFO_TAG]
+  assert starts
+  content = plugin_data_pb2.HParamsPluginData.FromString(starts[0].metadata.plugin_data.content)
+  hparams = content.session_start_info.hparams
+  assert hparams['learning_rate'].number_value == config.learning_rate
+  assert hparams['model.name'].string_value == config.model.name
+
+
+def test_eval_and_preview_figures_are_tensorboard_images(run, tmp_path):
+  from rockjax import cli
+  from rockjax.serving import evaluation
+  config, workdir, _ = run
+  e = config.eval.copy_and_resolve_references()
+  e.output_dir = str(tmp_path / 'eval')
+  report = evaluation.evaluate_workdir(workdir, e)
+  images = {v.tag: v.image for ev in _events(os.path.join(workdir, 'tensorboard', 'eval'))
+            for v in ev.summary.value if v.HasField('image')}
+  assert {'eval/confusion_matrix', 'eval/reliability', 'eval/accuracy_coverage'} <= set(images)
+  assert images['eval/confusion_matrix'].encoded_image_string.startswith(b'\x89PNG')
+  assert images['eval/confusion_matrix'].width > 100
+  cli.preview(config, workdir, [])
+  tags = {v.tag for ev in _events(os.path.join(workdir, 'tensorboard', 'preview'))
+          for v in ev.summary.value if v.HasField('image')}
+  assert tags == {f'preview/{config.augment.preset}'}
+  assert report['checkpoint_epoch'] >= 1
