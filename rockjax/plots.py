@@ -162,3 +162,34 @@ def accuracy_coverage(curve: dict, marks: list[dict], path: str, title: str = ''
   if title:
     ax.set_title(title, fontsize=9)
   return _save(fig, path)
+
+
+def curves_grid(curves: dict[str, list[tuple[int, float]]], path: str,
+                ylabel: str = 'val accuracy (%)', columns: int = 4) -> str:
+  """Small multiples: one panel per run, its curve in colour over every other run's in light grey,
+  on shared axes, titled with the run's name and its final value (no legend to cover the data)."""
+  names = [n for n, points in curves.items() if points]
+  if not names:
+    raise ValueError('no curve to draw')
+  rows = -(-len(names) // columns)
+  cols = min(columns, len(names))
+  fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows + 0.4), sharex=True,
+                           sharey=True, squeeze=False)
+  for k, ax in enumerate(axes.flat):
+    if k >= len(names):
+      ax.axis('off')
+      continue
+    for other in names:
+      xs, ys = zip(*curves[other])
+      ax.plot(xs, ys, color='0.85', linewidth=0.8)
+    xs, ys = zip(*curves[names[k]])
+    ax.plot(xs, ys, color='C0', linewidth=1.6)
+    ax.set_title(f'{names[k][:38]}\nfinal {ys[-1]:.1f}', fontsize=7)
+    ax.grid(alpha=0.3)
+    ax.tick_params(labelsize=6)
+  for ax in axes[-1]:
+    ax.set_xlabel('epoch', fontsize=7)
+  for ax in axes[:, 0]:
+    ax.set_ylabel(ylabel, fontsize=7)
+  fig.tight_layout()
+  return _save(fig, path)

@@ -135,9 +135,8 @@ def main(argv: list[str] | None = None) -> int:
   table = markdown(rows)
   with open(f'{args.out}_table.md', 'w') as f:
     f.write(table)
-  plots.overlay_curves({r['label'].replace('**', ''): mean_curve(r) for r in rows},
-                       f'{args.out}_curves.png',
-                       ylabel='val accuracy (%), mean over folds')
+  plots.curves_grid({r['label'].replace('**', ''): mean_curve(r) for r in rows},
+                    f'{args.out}_curves.png', ylabel='val accuracy (%), mean over folds')
   print(table)
   return 0
 

@@ -31,6 +31,8 @@ from rockjax.training import history
 
 FLAGS = flags.FLAGS
 
+SMALL_MULTIPLES_FROM = 7  # runs in a sweep from which its curves are drawn one panel each
+
 
 def define_flags() -> None:
   """The command line's flags (defined when run as a script, not when imported)."""
@@ -220,8 +222,11 @@ def sweep(config, specs: list[str], root: str | None) -> tuple[str, list[dict]]:
     rows.append(row(assignment, summary, k, time.time() - start, status))
     curves[name] = curve(workdir, k)
     write_tables(root, rows, keys, kfold)  # refreshed after every run
-    plots.overlay_curves(curves, os.path.join(root, 'val_accuracy.png'),
-                         ylabel='val accuracy (%)' + (f', mean of {kfold} folds' if kfold else ''))
+    # a few runs on one plot; more as small multiples (24 lines on one plot cannot be read)
+    draw = plots.overlay_curves if len(curves) <= SMALL_MULTIPLES_FROM - 1 else plots.curves_grid
+    if any(curves.values()):
+      draw(curves, os.path.join(root, 'val_accuracy.png'),
+           ylabel='val accuracy (%)' + (f', mean of {kfold} folds' if kfold else ''))
   logging.info('Sweep summary in %s', os.path.join(root, 'summary.md'))
   return root, rows
 

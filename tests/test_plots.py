@@ -16,3 +16,16 @@ def test_training_curves_with_the_best_epochs_record_missing(tmp_path):
     assert_png(plots.training_curves(records, str(tmp_path / 'c.png'), best_epoch=1,
                                      best_accuracy=best_accuracy))
   assert_png(plots.training_curves([], str(tmp_path / 'e.png'), best_epoch=2))
+
+
+def test_small_multiples_draw_one_panel_per_run(tmp_path):
+  curves = {f'run {i}': [(1, 40.0 + i), (2, 50.0 + i), (3, 55.0 + i)] for i in range(9)}
+  curves['failed'] = []
+  assert_png(plots.curves_grid(curves, str(tmp_path / 'grid.png')))
+  from PIL import Image
+  with Image.open(tmp_path / 'grid.png') as im:
+    width, height = im.size
+  assert height > width / 4 * 2  # three rows of four panels, not one crowded plot
+  import pytest
+  with pytest.raises(ValueError, match='no curve'):
+    plots.curves_grid({'a': []}, str(tmp_path / 'none.png'))
