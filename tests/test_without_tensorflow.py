@@ -58,5 +58,7 @@ def test_training_evaluation_and_prediction_without_tensorflow(tmp_path):
   assert 'data.where' in result['refusals']['host'] and 'TensorFlow' in result['refusals']['host']
   assert not result['host_workdir_claimed']
   assert 'needs TensorFlow' in result['refusals']['export']
-  assert len(result['events']) == 1  # TensorBoard events, written without TensorFlow
+  # TensorBoard events, written without TensorFlow (and eval's figures as images, in eval/)
+  assert len([n for n in result['events'] if n.startswith('events.')]) == 1
+  assert 'eval' in result['events']
   assert result['loaded'] == []

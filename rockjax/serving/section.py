@@ -50,7 +50,7 @@ def predict_defaults() -> ml_collections.ConfigDict:  # --mode=predict
   # True: each photo beside a map of where the network looked for its answer (Grad-CAM), as PNGs
   # in <output folder>/explained/ (serving/saliency.py), for the first explain_limit photos
   p.explain = False
-  p.explain_limit = 200
+  p.explain_limit = 200  # predict.explain: maps for at most this many photos (the first ones)
   return p
 
 
