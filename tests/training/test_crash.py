@@ -87,7 +87,10 @@ def test_ctrl_c_and_sigterm_are_one_line_and_keep_every_saved_epoch(tmp_path, si
   from rockjax.training import faults
   workdir = str(tmp_path / 'run')
   env = dict(os.environ, PYTHONPATH=ROOT)
-  epochs = ['--config.num_epochs=12']  # long enough that a resent signal still lands mid-run
+  # Long enough that a resent signal still lands mid-run: 40 epochs, none ended by early stopping
+  # (at a few hundred images/s, 12 epochs with early stopping could end within the 4 s the first
+  # signal is given, under load).
+  epochs = ['--config.num_epochs=40', '--config.early_stopping_patience=0']
   proc = subprocess.Popen(command(workdir) + epochs, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
   wait_for_epochs(proc, workdir, 2)
