@@ -197,8 +197,10 @@ def predict(config, workdir: str, inputs: list[str]) -> str:
   summary = predicting.predict_workdir(workdir, inputs, config.predict)
   skipped = ', '.join(f'{n} {reason.replace("_", " ")}'
                       for reason, n in summary['skipped_by_reason'].items())
+  uncertain = (f', {summary["num_uncertain"]} answered uncertain (under '
+               f'{summary["min_confidence"]:g})' if summary.get('min_confidence') else '')
   text = (f'{summary["num_predicted"]} predictions in {summary["predictions"]} '
-          f'(skipped {summary["num_skipped"]}{": " + skipped if skipped else ""})')
+          f'(skipped {summary["num_skipped"]}{": " + skipped if skipped else ""}{uncertain})')
   if 'batch1_p50_ms' in summary:
     text += (f'\nbatch-1 latency p50 {summary["batch1_p50_ms"]:.2f} ms, p99 '
              f'{summary["batch1_p99_ms"]:.2f} ms; {summary["throughput_images_per_s"]:.0f} '
