@@ -45,7 +45,8 @@ import jax
 import numpy as np
 import peers
 
-from rockjax import configlib, models, schema
+import rockjax
+from rockjax import models
 from rockjax.augment import presets
 from rockjax.data import batching, dataset as datasets
 from rockjax.serving import predictor as predictors
@@ -55,12 +56,8 @@ NUM_CLASSES = 4
 
 
 def shipped_config(name: str, **overrides):
-  """configs/<name>.py with overrides (keyword names use '__' for '.')."""
-  c = configlib.load_config_file(os.path.join(_bootstrap.ROOT, 'configs', f'{name}.py'))
-  for key, value in overrides.items():
-    configlib.set_value(c, key.replace('__', '.'), value)
-  schema.validate(c)
-  return c
+  """configs/<name>.py with overrides (keyword names use '__' for '.'), validated: rockjax.config."""
+  return rockjax.config(os.path.join(_bootstrap.ROOT, 'configs', f'{name}.py'), **overrides)
 
 
 def median_rates(contenders: dict, rounds: int, images_per_run: dict) -> dict:

@@ -13,7 +13,8 @@ import numpy as np
 import peers
 from benchmark import median_rates
 
-from rockjax import configlib, models, schema
+import rockjax
+from rockjax import models
 from rockjax.data import folder
 from rockjax.serving import predictor as predictors
 from rockjax.training import feeding, optim, runtime, state as states, steps
@@ -24,13 +25,12 @@ STEPS_PER_RUN = 16  # train steps in one timed run of every contender
 
 def net_config(net: str, dtype: str, batch: int, quick: bool):
   """configs/<net>.py on one device, at this dtype and global batch (smaller inputs if quick)."""
-  c = configlib.load_config_file(os.path.join(_bootstrap.ROOT, 'configs', f'{net}.py'))
-  c.model.dtype, c.num_devices, c.batch_size, c.eval_batch_size = dtype, 1, batch, batch
-  c.data.where, c.augment.where, c.data.device_memory_mb = 'device', 'device', 1 << 20
-  if quick:  # CI-size: small inputs and a narrow net, so that compiling takes seconds
-    c.data.image_size, c.model.widths = 32, (8, 8, 8, 8)
-  schema.validate(c)
-  return c
+  quick_size = dict(data__image_size=32, model__widths=(8, 8, 8, 8)) if quick else {}
+  # quick: CI-size, small inputs and a narrow net, so that compiling takes seconds
+  return rockjax.config(os.path.join(_bootstrap.ROOT, 'configs', f'{net}.py'), model__dtype=dtype,
+                        num_devices=1, batch_size=batch, eval_batch_size=batch,
+                        data__where='device', augment__where='device',
+                        data__device_memory_mb=1 << 20, **quick_size)
 
 
 def _flops(compiled) -> float | None:
