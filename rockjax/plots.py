@@ -178,6 +178,10 @@ def curves_grid(curves: dict[str, list[tuple[int, float]]], path: str,
   for k, ax in enumerate(axes.flat):
     if k >= len(names):
       ax.axis('off')
+      above = axes.flat[k - cols] if k >= cols else None
+      if above is not None and k - cols < len(names):  # the panel above ends its column
+        above.xaxis.set_tick_params(labelbottom=True)
+        above.set_xlabel('epoch', fontsize=7)
       continue
     for other in names:
       xs, ys = zip(*curves[other])
