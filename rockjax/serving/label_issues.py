@@ -150,6 +150,6 @@ def write(out: str, image_set, probabilities: np.ndarray, class_names: list[str]
               f'{100 * r["p_suggested"]:.0f}%' for r in shown]  # given -> suggested
     plots.image_grid([cells[k:k + per_row] for k in range(0, len(cells), per_row)],
                      [f'#{k + 1}' for k in range(0, len(cells), per_row)],
-                     os.path.join(out, 'label_issues.png'), cell_inches=1.8,
+                     os.path.join(out, 'label_issues.png'), cell_inches=2.0,
                      titles=[titles[k:k + per_row] for k in range(0, len(titles), per_row)])
   return summary(issues, class_names, len(image_set), method)
