@@ -120,6 +120,9 @@ class QuietTensorFlowImport:
       def exec_module(self, module):
         _filtered_stderr_while(lambda: loader.exec_module(module))
 
+      def __getattr__(self, name):  # everything else (resources, is_package, ...) as it was
+        return getattr(loader, name)
+
     spec.loader = Loader()
     return spec
 

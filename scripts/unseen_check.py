@@ -22,6 +22,7 @@ import _bootstrap  # noqa: F401  (the repository root on sys.path)
 import numpy as np
 
 import rockjax
+from rockjax import fileio
 from rockjax.data import folder
 
 
@@ -68,8 +69,7 @@ def main() -> int:
   result.update(date=datetime.date.today().isoformat(), unseen=os.path.abspath(args.unseen))
   print(json.dumps(result, indent=2))
   if args.json:
-    with open(args.json, 'w') as f:
-      json.dump(result, f, indent=2)
+    fileio.write_json(args.json, result)
   return 0
 
 
