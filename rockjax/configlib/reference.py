@@ -16,7 +16,6 @@ from rockjax.configlib.files import flatten
 
 # `name = value`, `x.name = value`, `c['name'] = value` or `name=value,` with a trailing comment.
 _ASSIGN = re.compile(r"""^\s*(?:[\w.]+\.|\w+\[')?(?P<name>\w+)'?\]?\s*=(?!=)""")
-_COMMENT = re.compile(r'\s#\s?(?P<text>.*)$')
 
 HEADER = """# Config reference
 
@@ -59,11 +58,9 @@ def field_comments(sources) -> dict[str, str]:
       depth += code.count('(') + code.count('[') - code.count(')') - code.count(']')
       if match and not code.strip().startswith(('def ', 'return ', 'for ', 'if ', 'elif ')):
         name = '.'.join([n for n, _ in stack] + [match.group('name')])
+        docs.setdefault(name, ' '.join(pending + ([comment] if comment else [])))
         if depth > opened:  # a value that goes on below: a nested dict (or a long call)
-          stack.append((name.rsplit('.', 1)[-1], opened))
-          docs.setdefault(name, ' '.join(pending + ([comment] if comment else [])))
-        else:
-          docs.setdefault(name, ' '.join(pending + ([comment] if comment else [])))
+          stack.append((match.group('name'), opened))
       while stack and depth <= stack[-1][1]:  # this line closes the parent's value
         parent = '.'.join(n for n, _ in stack)
         if comment and not docs.get(parent):

@@ -32,9 +32,10 @@ from rockjax.training import optim, runtime, steps
 def class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
   """data.class_balance=weights: each class's loss weight, inversely proportional to its share of
   the training images, scaled so that the average weight over the images is 1."""
-  counts = np.bincount(np.asarray(labels), minlength=num_classes).astype(np.float64)
-  weights = np.where(counts > 0, len(labels) / (num_classes * np.maximum(counts, 1)), 0.0)
-  return (weights * len(labels) / float(np.sum(weights[np.asarray(labels)]))).astype(np.float32)
+  labels = np.asarray(labels)
+  counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+  weights = np.where(counts > 0, 1.0 / np.maximum(counts, 1), 0.0)
+  return (weights * len(labels) / float(np.sum(weights[labels]))).astype(np.float32)
 
 
 def step_options(config, schedule, num_classes: int, train_labels=None) -> dict:

@@ -70,8 +70,8 @@ class EventWriter:
     self._records.close()
 
 
-# The HParams tab: these settings (and every other one a run changed from its recipe's base) beside
-# the run's val/accuracy (its last value: the final epoch's) and best accuracy.
+# The HParams tab: these settings beside the run's val/accuracy scalar (its last value: the final
+# epoch's).
 HPARAMS = ('model.name', 'model.pretrained', 'learning_rate', 'batch_size', 'num_epochs',
            'schedule', 'weight_decay', 'label_smoothing', 'model.dropout', 'data.image_size',
            'augment.preset', 'init_freeze', 'data.class_balance', 'ema_decay', 'seed')
