@@ -8,12 +8,12 @@ from rockjax import environment as _environment
 
 _environment.apply()
 
-API = ('train', 'load', 'evaluate', 'export', 'config')  # rockjax.train(...) etc.: rockjax/api.py
+API = ('train', 'load', 'evaluate', 'export', 'config', 'decode_folder', 'metrics')  # rockjax.train(...) etc.: rockjax/api.py
 
 
 def __getattr__(name: str):
-  """rockjax.train, load, evaluate, export and config, imported on first use (importing the
-  package stays light)."""
+  """rockjax.train, load, evaluate, export, config, decode_folder and metrics, imported on first
+  use (importing the package stays light)."""
   if name in API:
     from rockjax import api
     return getattr(api, name)

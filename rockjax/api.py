@@ -121,6 +121,22 @@ class Model:
                        probabilities=probabilities, class_names=self.class_names)
 
 
+def metrics(workdir: str) -> list[dict]:
+  """A run's (or one fold's) per-epoch records from its metrics.jsonl (epoch, train and validation
+  loss and accuracy, learning rate, seconds, images/s...), one per epoch, unreadable lines skipped;
+  [] before the first epoch ends."""
+  from rockjax.training import history
+  return history.History(os.path.join(workdir, 'metrics.jsonl')).read()
+
+
+def decode_folder(config_file_or_dict, out: str, **overrides):
+  """Decodes the photo folder `data.dir` once, with the config's preprocessing, into the `.npz`
+  file `out` (train on it with data.dir=out and the same preprocessing: the same images, splits
+  and folds). Returns the ImageSet written (images, labels, paths, class_names)."""
+  from rockjax.data import dataset as datasets
+  return datasets.decode_folder(config(config_file_or_dict, **overrides).data, out)
+
+
 def load(workdir: str) -> Model:
   """The run's best checkpoint (its EMA weights when it kept them) and its own preprocessing."""
   return Model(predictors.load_predictor(workdir, calibrated=True))

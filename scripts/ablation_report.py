@@ -24,8 +24,8 @@ import sys
 import _bootstrap  # noqa: F401  (the repository root on sys.path)
 import numpy as np
 
+import rockjax
 from rockjax import plots
-from rockjax.training import history
 
 
 def _load_json(path: str):
@@ -54,7 +54,7 @@ def summarise(label: str, run_dir: str) -> dict:
   patience = int(config.get('early_stopping_patience', 0))
   folds = []
   for d in fold_dirs:
-    records = history.History(os.path.join(d, 'metrics.jsonl')).read()
+    records = rockjax.metrics(d)
     if not records:
       continue
     last = records[-1]

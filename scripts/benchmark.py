@@ -32,11 +32,7 @@ ratios measured in one run, not absolute numbers across machines.
 from __future__ import annotations
 
 import argparse
-import datetime
-import importlib.metadata
-import json
 import os
-import platform
 import sys
 import time
 
@@ -46,11 +42,8 @@ import numpy as np
 import peers
 
 import rockjax
-from rockjax import models
-from rockjax.augment import presets
-from rockjax.data import batching, dataset as datasets
-from rockjax.serving import predictor as predictors
-from rockjax.training import feeding, optim, runtime, state as states, steps
+from rockjax import bench
+from rockjax.bench import studied
 
 NUM_CLASSES = 4
 
@@ -60,57 +53,15 @@ def shipped_config(name: str, **overrides):
   return rockjax.config(os.path.join(_bootstrap.ROOT, 'configs', f'{name}.py'), **overrides)
 
 
-def median_rates(contenders: dict, rounds: int, images_per_run: dict) -> dict:
-  """images/s of each contender (name -> callable running a fixed amount of work): median over
-  rounds, the contenders taking turns in every round."""
-  times = {name: [] for name in contenders}
-  for _ in range(rounds):
-    for name, run in contenders.items():
-      start = time.perf_counter()
-      run()
-      times[name].append(time.perf_counter() - start)
-  return {name: images_per_run[name] / float(np.median(t)) for name, t in times.items()}
-
-
-class StepRunner:
-  """The trainer's pmap step on one device, on batches already on the device."""
-
-  def __init__(self, config, batch: int, augment: str | None = None, num_steps: int = 5):
-    size = config.data.image_size
-    devices = jax.local_devices()[:1]
-    self.mesh = steps.make_mesh(devices)
-    model = models.create_model(config.model, NUM_CLASSES, bn_axis_name=steps.AXIS,
-                                frozen=optim.frozen_modules(config))
-    schedule = optim.learning_rate_schedule(config, 100)
-    state = states.create_train_state(model, optim.create_optimizer(config, schedule),
-                                      jax.random.PRNGKey(0), size)
-    self.num_params = int(sum(x.size for x in jax.tree.leaves((state.params, state.batch_stats))))
-    self.state = steps.replicate(state, self.mesh)
-    options = feeding.step_options(config, schedule, NUM_CLASSES)
-    options['augment_spec'] = presets.spec_with_defaults(augment) if augment else None
-    self.step = steps.build_train_step(devices, **options)
-    rng = np.random.default_rng(0)
-    self.batches = [steps.shard_batch(dict(
-        image=rng.integers(0, 256, (1, batch, size, size, 3), dtype=np.uint8),
-        label=rng.integers(0, NUM_CLASSES, (1, batch)).astype(np.int32)), self.mesh)
-        for _ in range(2)]
-    self.num_steps, self.images = num_steps, batch * num_steps
-    start = time.perf_counter()
-    self.run(1)
-    self.compile_seconds = time.perf_counter() - start
-
-  def run(self, n: int | None = None) -> None:
-    metrics = None
-    for i in range(self.num_steps if n is None else n):
-      self.state, metrics = self.step(self.state, self.batches[i % 2])
-    jax.block_until_ready(metrics)
+def step_runner(config, augment: str | None = None, num_calls: int = 5) -> bench.TrainStep:
+  return bench.TrainStep(config, NUM_CLASSES, augment=augment, num_calls=num_calls)
 
 
 class KerasRunner:
   def __init__(self, config, batch: int, num_steps: int = 5):
     size = config.data.image_size
     self.model = peers.keras_model(config.model, size, NUM_CLASSES, config.learning_rate,
-                                   frozen=optim.frozen_modules(config))
+                                   frozen=bench.frozen_modules(config))
     self.num_params = int(self.model.count_params())
     rng = np.random.default_rng(0)
     self.batches = [(rng.integers(0, 256, (batch, size, size, 3)).astype(np.float32),
@@ -135,10 +86,10 @@ def train_section(quick: bool, keras: bool) -> list[dict]:
     config = shipped_config(name, data__image_size=size)
     batch = config.batch_size
     num_steps = max(2, (160 if quick else 640) // (batch * (size // 32) ** 2))
-    contenders = {'rockjax': StepRunner(config, batch, num_steps=num_steps)}
+    contenders = {'rockjax': step_runner(config, num_calls=num_steps)}
     if with_keras and keras:
       contenders['keras'] = KerasRunner(config, batch, num_steps=num_steps)
-    rates = median_rates({k: c.run for k, c in contenders.items()}, rounds,
+    rates = bench.median_rates({k: c.run for k, c in contenders.items()}, rounds,
                          {k: c.images for k, c in contenders.items()})
     row = dict(config=name, model=config.model.name, size=size, batch=batch,
                images_per_s=rates['rockjax'], compile_seconds=contenders['rockjax'].compile_seconds,
@@ -161,7 +112,6 @@ DEPTHWISE_SHAPES = (  # (batch, height, width, channels), kernel, stride: Lite0 
 
 def depthwise_section(quick: bool) -> list[dict]:
   """Milliseconds per call of each formulation: forward, and the gradients of a squared sum."""
-  from rockjax.models import depthwise
   out = []
   shapes = DEPTHWISE_SHAPES[:1] if quick else DEPTHWISE_SHAPES
   for shape, kernel, stride in shapes:
@@ -170,14 +120,14 @@ def depthwise_section(quick: bool) -> list[dict]:
     w = jax.numpy.asarray(rng.normal(size=(kernel, kernel, 1, shape[-1])), np.float32)
     fns = {}
     for impl in ('xla', 'shifted'):
-      conv = lambda x, w, impl=impl: depthwise.depthwise_conv(x, w, stride, impl)
+      conv = lambda x, w, impl=impl: studied.depthwise_conv(x, w, stride, impl)
       fns[f'{impl} forward'] = jax.jit(conv)
       fns[f'{impl} gradients'] = jax.jit(jax.grad(lambda x, w, c=conv: (c(x, w) ** 2).sum(),
                                                   argnums=(0, 1)))
     for fn in fns.values():
       jax.block_until_ready(fn(x, w))
     runs = {name: (lambda fn=fn: jax.block_until_ready(fn(x, w))) for name, fn in fns.items()}
-    rates = median_rates(runs, 3 if quick else 7, {name: 1 for name in runs})
+    rates = bench.median_rates(runs, 3 if quick else 7, {name: 1 for name in runs})
     ms = {name: 1000 / rate for name, rate in rates.items()}
     row = dict(shape=list(shape), kernel=kernel, stride=stride, ms=ms,
                forward_speedup=ms['xla forward'] / ms['shifted forward'],
@@ -202,10 +152,10 @@ def finetune_section(quick: bool, keras: bool) -> list[dict]:
     config = shipped_config('pretrained', data__image_size=size, init_freeze=frozen)
     batch = config.batch_size
     num_steps = 2 if quick else 4
-    contenders = {'rockjax': StepRunner(config, batch, num_steps=num_steps)}
+    contenders = {'rockjax': step_runner(config, num_calls=num_steps)}
     if keras:
       contenders['keras'] = KerasRunner(config, batch, num_steps=num_steps)
-    rates = median_rates({k: c.run for k, c in contenders.items()}, 3 if quick else 5,
+    rates = bench.median_rates({k: c.run for k, c in contenders.items()}, 3 if quick else 5,
                          {k: c.images for k, c in contenders.items()})
     row = dict(model=config.model.name, size=size, batch=batch, frozen=frozen,
                images_per_s=rates['rockjax'], compile_seconds=contenders['rockjax'].compile_seconds,
@@ -221,87 +171,57 @@ def finetune_section(quick: bool, keras: bool) -> list[dict]:
   return out
 
 
-def _feed_epoch(feed, state, epoch: int):
-  for state, metrics in feed.train(state, epoch):
-    pass
-  jax.block_until_ready(metrics)
-  return state
-
-
-def _epoch_runner(config, rt, dataset, steps_per_epoch: int):
-  """(a callable training one more epoch through the config's feed, the seconds its first epoch
-  took: compilation included)."""
-  schedule = optim.learning_rate_schedule(config, steps_per_epoch)
-  model = models.create_model(config.model, len(dataset.class_names), bn_axis_name=steps.AXIS)
-  state = steps.replicate(states.create_train_state(
-      model, optim.create_optimizer(config, schedule), jax.random.PRNGKey(0),
-      config.data.image_size), rt.mesh)
-  feed = feeding.make_feed(config, rt, dataset, schedule)
-  start = time.perf_counter()
-  box = {'state': _feed_epoch(feed, state, 1), 'epoch': 1}  # compiles
-  first_epoch_seconds = time.perf_counter() - start
-
-  def run():
-    box['epoch'] += 1
-    box['state'] = _feed_epoch(feed, box['state'], box['epoch'])
-  return run, first_epoch_seconds
-
-
 def dispatch_section(quick: bool) -> dict:
   """One epoch of the README's first command (configs/residual.py on the generated set: ten passes,
   device path) with 1 and 8 steps per dispatch, alternating; and each one's first epoch."""
   base = shipped_config('residual', num_devices=1)
-  rt = runtime.make_runtime(base)
-  dataset = datasets.load_dataset(base)
-  spe = batching.steps_per_epoch(len(dataset.train) * base.data.repeats, base.batch_size)
-  contenders, first = {}, {}
-  for k in (1, 8):
-    label = f'{k} step(s) per dispatch'
-    contenders[label], first[label] = _epoch_runner(
-        shipped_config('residual', num_devices=1, steps_per_dispatch=k), rt, dataset, spe)
-  rates = median_rates(contenders, 2 if quick else 3, {k: spe * base.batch_size for k in contenders})
+  rt = bench.make_runtime(base)
+  dataset = bench.load_dataset(base)
+  runners = {f'{k} step(s) per dispatch': bench.EpochRunner(
+      shipped_config('residual', num_devices=1, steps_per_dispatch=k), dataset, rt)
+      for k in (1, 8)}
+  rates = bench.median_rates({k: r.run for k, r in runners.items()}, 2 if quick else 3,
+                             {k: r.images for k, r in runners.items()})
+  first = {k: r.first_epoch_seconds for k, r in runners.items()}
   for label, rate in rates.items():
     print(f'dispatch  configs/residual.py, {label:<24} {rate:7.1f} img/s  first epoch '
           f'{first[label]:5.1f} s (compilation included)', flush=True)
-  return dict(steps_per_epoch=spe, epoch_images_per_s=rates, first_epoch_seconds=first,
+  return dict(steps_per_epoch=runners['1 step(s) per dispatch'].steps_per_epoch,
+              epoch_images_per_s=rates, first_epoch_seconds=first,
               k8_vs_k1=rates['8 step(s) per dispatch'] / rates['1 step(s) per dispatch'])
 
 
 def paths_section(quick: bool) -> dict:
   """One epoch of the rocks recipe end to end by each path, alternating, beside the step alone."""
   base = shipped_config('rocks', num_devices=1, data__synthetic__num_per_class=128 if quick else 320)
-  rt = runtime.make_runtime(base)
-  dataset = datasets.load_dataset(base)
-  spe = len(dataset.train) // base.batch_size
-  images = spe * base.batch_size
+  rt = bench.make_runtime(base)
+  dataset = bench.load_dataset(base)
   variants = {
       'host path (tf.data + Albumentations)': dict(),
       'device path, 1 step per dispatch': dict(data__where='device', augment__where='device'),
       'device path, 8 steps per dispatch': dict(data__where='device', augment__where='device',
                                                 steps_per_dispatch=8),
   }
-  contenders = {label: _epoch_runner(shipped_config('rocks', num_devices=1, **overrides), rt,
-                                      dataset, spe)[0]
-                for label, overrides in variants.items()}
-  step = StepRunner(base, base.batch_size, augment='strong', num_steps=spe)
-  contenders['step alone (strong augmentation in the step)'] = step.run
-  contenders['step alone (no augmentation)'] = StepRunner(base, base.batch_size,
-                                                          num_steps=spe).run
-  rates = median_rates(contenders, 2 if quick else 3, {k: images for k in contenders})
+  runners = {label: bench.EpochRunner(shipped_config('rocks', num_devices=1, **overrides),
+                                      dataset, rt)
+             for label, overrides in variants.items()}
+  spe = runners['host path (tf.data + Albumentations)'].steps_per_epoch
+  images = spe * base.batch_size
+  contenders = {label: r.run for label, r in runners.items()}
+  contenders['step alone (strong augmentation in the step)'] = step_runner(
+      base, augment='strong', num_calls=spe).run
+  contenders['step alone (no augmentation)'] = step_runner(base, num_calls=spe).run
+  rates = bench.median_rates(contenders, 2 if quick else 3, {k: images for k in contenders})
   host = rates['host path (tf.data + Albumentations)']
   alone = rates['step alone (strong augmentation in the step)']
   for label, rate in rates.items():
     print(f'paths  {label:<46} {rate:7.1f} img/s  ({rate / host:.2f}x the host path, '
           f'{rate / alone:.2f}x the step alone)', flush=True)
   threads = {}
-  augmenter = presets.host_augmenter(base.augment, base.data.image_size)
-  from rockjax.data import pipeline
   for n in (1, 2):
     start, count = time.perf_counter(), 0
     for epoch in (1, 2):  # the first warms tf.data up; both are counted (same work each)
-      for b in pipeline.train_batches(dataset.train.images, dataset.train.labels,
-                                      global_batch=base.batch_size, num_devices=1, seed=0,
-                                      epoch=epoch, augmenter=augmenter, threads=n):
+      for b in bench.host_batches(base, dataset.train, epoch=epoch, threads=n):
         count += b['label'].size
     threads[n] = count / (time.perf_counter() - start)
     print(f'paths  host pipeline alone (strong, 96 px), {n} thread(s): {threads[n]:7.0f} img/s',
@@ -315,32 +235,17 @@ def paths_section(quick: bool) -> dict:
               host_pipeline_images_per_s_by_threads=threads)
 
 
-def latency_ms(fn, runs: int) -> tuple[float, float]:
-  fn()
-  fn()
-  times = []
-  for _ in range(runs):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  ms = 1000 * np.asarray(times)
-  return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
-
-
 def predict_section(quick: bool, keras: bool) -> dict:
   config = shipped_config('residual')
-  model = models.create_model(config.model, NUM_CLASSES)
-  variables = jax.jit(lambda: model.init(jax.random.PRNGKey(0), np.zeros((1, 32, 32, 3), np.uint8),
-                                         train=False))()
-  predictor = predictors.Predictor(config=config, class_names=[str(i) for i in range(NUM_CLASSES)],
-                                   model=model, variables=variables, epoch=0)
+  predictor = bench.fresh_predictor(config, [str(i) for i in range(NUM_CLASSES)])
+  variables = predictor.variables
   as_arguments = jax.jit(predictor.predict_fn())
   one = np.random.default_rng(1).integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
   runs = 100 if quick else 500
   constants, arguments = [], []
   for _ in range(2):  # alternating, twice; the better of the two
-    constants.append(latency_ms(lambda: predictor.probabilities(one, batch_size=1), runs))
-    arguments.append(latency_ms(lambda: np.asarray(as_arguments(variables, one)), runs))
+    constants.append(bench.latency_ms(lambda: predictor.probabilities(one, batch_size=1), runs))
+    arguments.append(bench.latency_ms(lambda: np.asarray(as_arguments(variables, one)), runs))
   (p50, p99), (a50, a99) = min(constants), min(arguments)
   big = np.repeat(one, 256, axis=0)
   predictor.probabilities(big)
@@ -366,14 +271,14 @@ def predict_section(quick: bool, keras: bool) -> dict:
     tf.saved_model.save(module, tmp)
     serve = tf.saved_model.load(tmp).serve
     one_tf = tf.constant(one)
-    out['savedmodel_batch1_p50_ms'], out['savedmodel_batch1_p99_ms'] = latency_ms(
+    out['savedmodel_batch1_p50_ms'], out['savedmodel_batch1_p99_ms'] = bench.latency_ms(
         lambda: serve(one_tf).numpy(), runs)
   print(f'predict SavedModel (jax2tf) batch-1 p50 {out["savedmodel_batch1_p50_ms"]:.2f} ms',
         flush=True)
   if keras:
     kmodel = peers.keras_model(config.model, 32, NUM_CLASSES)
     x1 = one.astype(np.float32)
-    out['keras_batch1_p50_ms'], out['keras_batch1_p99_ms'] = latency_ms(
+    out['keras_batch1_p50_ms'], out['keras_batch1_p99_ms'] = bench.latency_ms(
         lambda: kmodel.predict_on_batch(x1), runs)
     print(f'predict Keras predict_on_batch batch-1 p50 {out["keras_batch1_p50_ms"]:.2f} ms',
           flush=True)
@@ -388,15 +293,7 @@ def main() -> int:
   parser.add_argument('--sections', default='train,paths,predict')
   args = parser.parse_args()
   sections = args.sections.split(',')
-  results = dict(date=datetime.date.today().isoformat(), machine=platform.platform(),
-                 processor=platform.processor() or platform.machine(), cpu_count=os.cpu_count(),
-                 jax_backend=jax.default_backend(), quick=args.quick,
-                 xla_flags=os.environ.get('XLA_FLAGS', ''), libraries={})
-  for lib in ('jax', 'jaxlib', 'flax', 'optax', 'tensorflow-cpu', 'keras', 'albumentations'):
-    try:
-      results['libraries'][lib] = importlib.metadata.version(lib)
-    except importlib.metadata.PackageNotFoundError:
-      pass
+  results = bench.machine(quick=args.quick)
   print(f'rockjax benchmark on {results["processor"]} ({results["cpu_count"]} cores), '
         f'{results["jax_backend"]}{" (quick)" if args.quick else ""}', flush=True)
   if 'train' in sections:
@@ -412,9 +309,7 @@ def main() -> int:
   if 'predict' in sections:
     results['predict'] = predict_section(args.quick, not args.no_keras)
   if args.json:
-    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-    with open(args.json, 'w') as f:
-      json.dump(results, f, indent=2)
+    bench.write_json(args.json, results)
     print(f'wrote {args.json}')
   return 0
 

@@ -23,8 +23,8 @@ import _bootstrap  # noqa: F401  (the repository root on sys.path)
 import numpy as np
 from absl import app, flags, logging
 
-from rockjax import fileio
-from rockjax.data import dedup, folder
+from rockjax import bench
+from rockjax.bench import studied
 
 FLAGS = flags.FLAGS
 
@@ -54,12 +54,6 @@ def synthetic_hashes(n: int, threshold: int, seed: int) -> np.ndarray:
   return words
 
 
-def fullest_bucket(packed: np.ndarray, threshold: int) -> int:
-  """The most images that share one bit range's value (the index compares those all-pairs)."""
-  return max(int(np.unique(key, return_counts=True)[1].max())
-             for key in dedup.range_keys(packed, threshold + 1))
-
-
 def measure(name: str, packed: np.ndarray) -> dict:
   n = len(packed)
   methods = ['index'] + (['all_pairs'] if n <= FLAGS.max_all_pairs else [])
@@ -68,11 +62,11 @@ def measure(name: str, packed: np.ndarray) -> dict:
   for _ in range(FLAGS.rounds):
     for method in methods:
       start = time.perf_counter()
-      a, b = dedup.near_duplicate_pairs(packed, FLAGS.threshold, FLAGS.chunk, method)
+      a, b = studied.near_duplicate_pairs(packed, FLAGS.threshold, FLAGS.chunk, method)
       seconds[method].append(time.perf_counter() - start)
       pairs[method] = set(zip(a.tolist(), b.tolist()))
   row = dict(set=name, images=n, pairs=len(pairs['index']),
-             fullest_bucket=fullest_bucket(packed, FLAGS.threshold),
+             fullest_bucket=studied.fullest_bucket(packed, FLAGS.threshold),
              seconds={m: statistics.median(s) for m, s in seconds.items()},
              all_seconds=seconds)
   if 'all_pairs' in pairs:
@@ -89,9 +83,9 @@ def main(argv) -> None:
   rows = []
   if FLAGS.photos:
     start = time.perf_counter()
-    images = folder.read_folder(FLAGS.photos, folder.ReadOptions(image_size=FLAGS.image_size)).images
+    images = studied.read_images(FLAGS.photos, FLAGS.image_size)
     hashed = time.perf_counter()
-    packed = dedup.packed_hashes(images)
+    packed = studied.packed_hashes(images)
     logging.info('read %d photos in %.1f s, hashed in %.1f s', len(images), hashed - start,
                  time.perf_counter() - hashed)
     rows.append(measure(f'photos:{FLAGS.photos}', packed))
@@ -102,7 +96,7 @@ def main(argv) -> None:
                 processor=platform.processor(), threshold=FLAGS.threshold, chunk=FLAGS.chunk,
                 rounds=FLAGS.rounds, rows=rows)
   if FLAGS.out:
-    fileio.write_json(FLAGS.out, result)
+    bench.write_json(FLAGS.out, result)
   print(json.dumps(result, indent=2))
 
 

@@ -8,16 +8,11 @@ import os
 import time
 
 import _bootstrap  # noqa: F401  (the repository root on sys.path)
-import jax
 import numpy as np
 import peers
-from benchmark import median_rates
 
 import rockjax
-from rockjax import models
-from rockjax.data import folder
-from rockjax.serving import predictor as predictors
-from rockjax.training import feeding, optim, runtime, state as states, steps
+from rockjax import bench
 
 NUM_CLASSES = 4
 STEPS_PER_RUN = 16  # train steps in one timed run of every contender
@@ -33,84 +28,34 @@ def net_config(net: str, dtype: str, batch: int, quick: bool):
                         data__device_memory_mb=1 << 20, **quick_size)
 
 
-def _flops(compiled) -> float | None:
-  analysis = compiled.cost_analysis()
-  if isinstance(analysis, (list, tuple)):
-    analysis = analysis[0] if analysis else {}
-  return float(analysis['flops']) if analysis and 'flops' in analysis else None
-
-
 class Rockjax:
-  """rockjax's own steps on one device: alone on device batches, and end to end (DeviceFeed)."""
+  """rockjax's own steps on one device: alone on device batches, and end to end (the device feed)."""
 
   def __init__(self, config):
     self.config = config
-    self.rt = runtime.make_runtime(config)
-    self.size, self.batch = config.data.image_size, config.batch_size
-    model = models.create_model(config.model, NUM_CLASSES, bn_axis_name=steps.AXIS)
-    self.schedule = optim.learning_rate_schedule(config, STEPS_PER_RUN)
-    self.initial = states.create_train_state(model, optim.create_optimizer(config, self.schedule),
-                                             jax.random.PRNGKey(0), self.size)
-    self.rng = np.random.default_rng(0)
-
-  def _images(self, *shape):
-    return self.rng.integers(0, 256, shape + (self.size, self.size, 3), dtype=np.uint8)
-
-  def _state(self):
-    """A fresh copy of the initial state on the devices (the steps donate the one they get)."""
-    return steps.replicate(jax.tree.map(lambda x: np.array(x, copy=True), self.initial),
-                           self.rt.mesh)
+    self.rt = bench.make_runtime(config)
+    size, self.batch = config.data.image_size, config.batch_size
+    n = STEPS_PER_RUN * self.batch
+    rng = np.random.default_rng(0)
+    self.dataset = bench.in_memory_dataset(
+        rng.integers(0, 256, (n + self.batch, size, size, 3), dtype=np.uint8),
+        np.arange(n + self.batch) % NUM_CLASSES, num_val=self.batch,
+        class_names=list('abcd'))
 
   def step_alone(self, k: int):
-    """(run, compile seconds, FLOPs per step): K steps per dispatch on batches on the device,
-    without augmentation."""
-    options = dict(schedule=self.schedule, seed=0)
-    labels = lambda *s: self.rng.integers(0, NUM_CLASSES, s).astype(np.int32)
-    fn = steps.build_train_step(self.rt.devices, steps_per_call=k, **options)
-    if k == 1:
-      batch = dict(image=self._images(1, self.batch), label=labels(1, self.batch))
-    else:
-      batch = dict(image=self._images(1, k, self.batch), label=labels(1, k, self.batch))
-    batch = steps.shard_batch(batch, self.rt.mesh)
-    box = dict(state=self._state())
-    start = time.perf_counter()
-    compiled = fn.lower(box['state'], batch).compile()
-    flops = _flops(compiled) if k == 1 else None
-    box['state'], m = fn(box['state'], batch)
-    jax.block_until_ready(m)
-    compile_seconds = time.perf_counter() - start
-
-    def run():
-      for _ in range(STEPS_PER_RUN // k):
-        box['state'], metrics = fn(box['state'], batch)
-      jax.block_until_ready(metrics)
-    return run, compile_seconds, flops
+    """(run, compile seconds, FLOPs per step, parameters): K steps per dispatch on batches on the
+    device, without augmentation."""
+    step = bench.TrainStep(self.config, NUM_CLASSES, steps_per_call=k,
+                           num_calls=STEPS_PER_RUN // k, count_flops=k == 1)
+    return step.run, step.compile_seconds, step.flops, step.num_params
 
   def end_to_end(self, k: int):
     """(run, compile seconds): one epoch of STEPS_PER_RUN steps through the device-resident data
     path with the config's augmentation, K steps per dispatch."""
     config = self.config.copy_and_resolve_references()
     config.steps_per_dispatch = k
-    n = STEPS_PER_RUN * self.batch
-    train = folder.ImageSet(images=self._images(n), labels=np.arange(n, dtype=np.int32) % 4,
-                            paths=[str(i) for i in range(n)], class_names=list('abcd'), root='',
-                            report={})
-    dataset = type('Dataset', (), dict(train=train, val=train.subset(range(self.batch)),
-                                       class_names=train.class_names))
-    feed = feeding.DeviceFeed(config, self.rt, dataset, self.schedule)
-    box = dict(state=self._state(), epoch=1)
-    start = time.perf_counter()
-    for box['state'], metrics in feed.train(box['state'], 1):
-      pass
-    jax.block_until_ready(metrics)
-    compile_seconds = time.perf_counter() - start
-
-    def run():
-      box['epoch'] += 1
-      for box['state'], metrics in feed.train(box['state'], box['epoch']):
-        pass
-      jax.block_until_ready(metrics)
-    return run, compile_seconds
+    runner = bench.EpochRunner(config, self.dataset, self.rt)
+    return runner.run, runner.first_epoch_seconds
 
 
 class Torch:
@@ -161,7 +106,7 @@ def measure_row(net: str, dtype: str, batch: int, quick: bool, peak_tflops) -> d
   contenders, compile_seconds, flops = {}, {}, None
   # Quick (a CPU test): K=1 and 2, and K=1 alone for EfficientNet, whose CPU compiles are slow.
   for k in (1, 8) if not quick else (1,) if net == 'pretrained' else (1, 2):
-    run, compile_seconds[f'step_k{k}'], f = jx.step_alone(k)
+    run, compile_seconds[f'step_k{k}'], f, num_params = jx.step_alone(k)
     contenders[f'step_k{k}'] = run
     flops = flops or f
     run, compile_seconds[f'end_to_end_k{k}'] = jx.end_to_end(k)
@@ -176,14 +121,12 @@ def measure_row(net: str, dtype: str, batch: int, quick: bool, peak_tflops) -> d
     row['pytorch_num_params'] = peer.num_params
   except ImportError:
     row['pytorch'] = 'not installed'
-  rates = median_rates(contenders, 2 if quick else 3,
+  rates = bench.median_rates(contenders, 2 if quick else 3,
                        {name: STEPS_PER_RUN * batch for name in contenders})
   best_step = max(rates['step_k1'], rates[[k for k in rates if k.startswith('step_k')][-1]])
   best_e2e = max(v for k, v in rates.items() if k.startswith('end_to_end'))
   row.update(images_per_s=rates, compile_seconds=compile_seconds,
-             end_to_end_vs_step=best_e2e / best_step,
-             num_params=int(sum(x.size for x in jax.tree.leaves((jx.initial.params,
-                                                                 jx.initial.batch_stats)))))
+             end_to_end_vs_step=best_e2e / best_step, num_params=num_params)
   if flops:
     achieved = flops * best_step / batch / 1e12
     row.update(achieved_tflops=achieved, mfu=achieved / peak_tflops if peak_tflops else None)
@@ -200,11 +143,7 @@ def predict_latency(quick: bool) -> dict:
   for net in ('residual', 'rocks'):
     config = net_config(net, 'float32', 256, quick)
     size = config.data.image_size
-    model = models.create_model(config.model, NUM_CLASSES)
-    variables = jax.jit(lambda: model.init(jax.random.PRNGKey(0),
-                                           np.zeros((1, size, size, 3), np.uint8), train=False))()
-    predictor = predictors.Predictor(config=config, class_names=list('abcd'), model=model,
-                                     variables=variables, epoch=0)
+    predictor = bench.fresh_predictor(config, list('abcd'))
     one = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
     for _ in range(3):
       predictor.probabilities(one, batch_size=1)

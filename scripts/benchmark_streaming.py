@@ -31,8 +31,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from rockjax import cli, fileio
-from rockjax.augment import presets
+from rockjax import bench, cli
 
 FLAGS = flags.FLAGS
 
@@ -80,17 +79,11 @@ def train_once(in_memory: str, epochs: int) -> dict:
 
 def pipeline_alone(config) -> dict:
   """One epoch of the streaming input pipeline with nothing consuming it but a counter."""
-  from rockjax.data import dataset as datasets, streaming
   with config.unlocked():
     config.data.in_memory = 'false'
-  data = datasets.load_dataset(config, None)
-  augmenter = (presets.host_augmenter(config.augment, config.data.image_size)
-               if config.augment.where == 'host' else None)
+  data = bench.load_dataset(config, None)
   start, count = time.perf_counter(), 0
-  for batch in streaming.train_batches(data.train, global_batch=config.batch_size, num_devices=1,
-                                       seed=config.seed, epoch=1, augmenter=augmenter,
-                                       shuffle_buffer=config.data.shuffle_buffer,
-                                       threads=config.data.host_threads):
+  for batch in bench.streamed_batches(config, data.train, epoch=1):
     count += batch['label'].size
   seconds = time.perf_counter() - start
   return dict(images=count, seconds=round(seconds, 1), images_per_s=round(count / seconds, 1))
@@ -99,15 +92,13 @@ def pipeline_alone(config) -> dict:
 def load_only(config, in_memory: str) -> None:
   """Loads the set (in memory, or indexed and `--memory_batches` batches streamed) and prints this
   process's peak memory as one JSON line."""
-  from rockjax.data import dataset as datasets, streaming
   with config.unlocked():
     config.data.in_memory = in_memory
   start = time.perf_counter()
-  data = datasets.load_dataset(config, None)
+  data = bench.load_dataset(config, None)
   seconds, streamed = time.perf_counter() - start, 0
   if data.streamed:
-    for i, batch in enumerate(streaming.train_batches(data.train, global_batch=config.batch_size,
-                                                      num_devices=1, seed=0, epoch=0)):
+    for i, batch in enumerate(bench.streamed_batches(config, data.train, epoch=0, augment=False)):
       streamed += batch['label'].size
       if i + 1 == FLAGS.memory_batches:
         break
@@ -157,7 +148,7 @@ def main(argv) -> None:
                 streamed_vs_in_memory=summary['false']['images_per_s'] /
                 summary['true']['images_per_s'])
   if FLAGS.out:
-    fileio.write_json(FLAGS.out, result)
+    bench.write_json(FLAGS.out, result)
   print(json.dumps(dict(median=summary, pipeline_alone=alone,
                         streamed_vs_in_memory=result['streamed_vs_in_memory']), indent=1))
 

@@ -7,6 +7,7 @@ Training with --config.data.dir=photos_96px.npz (and the same preprocessing sett
 same images and the same duplicate groups as the folder, hence the same splits and folds for the
 same seed, on a machine that has only the file: a GPU machine, for instance, where the photos do
 not travel (rockjax/data/decoded.py). The file holds the images as uint8 (compressed).
+From Python: `rockjax.decode_folder(config, out)`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import _bootstrap  # noqa: F401  (the repository root on sys.path)
 from absl import app, flags
 from ml_collections import config_flags
 
-from rockjax import cli, logs, schema
-from rockjax.data import dataset as datasets, decoded, dedup, folder, sources
-from rockjax.errors import DataError, UserError
+import rockjax
+from rockjax import cli, logs
+from rockjax.errors import UserError
 
 FLAGS = flags.FLAGS
 
@@ -33,28 +34,11 @@ def define_flags() -> None:
   flags.mark_flags_as_required(['config', 'out'])
 
 
-def decode(config, out: str) -> folder.ImageSet:
-  """Reads config.data.dir as training would and writes it to `out`."""
-  schema.validate(config)
-  if not config.data.dir:
-    raise DataError('--config.data.dir: name the photo folder to decode')
-  if not decoded.is_decoded(out):
-    raise DataError(f'--out={out!r}: the file name must end in .npz')
-  root = datasets.data_root(config.data)
-  if sources.explicit_split_folders(root):
-    raise DataError(f'{root!r} is split into train/ and val/ folders; decode each of them')
-  image_set = folder.read_folder(root, folder.ReadOptions.from_config(config.data),
-                                 datasets.cache_dir(config.data))
-  hashes = [dedup.content_hash(os.path.join(root, p)) for p in image_set.paths]
-  decoded.write(out, image_set, folder.ReadOptions.from_config(config.data), hashes)
-  return image_set
-
-
 def main(argv):
   del argv
   logs.quiet_libraries()
   try:
-    image_set = decode(FLAGS.config, FLAGS.out)
+    image_set = rockjax.decode_folder(FLAGS.config, FLAGS.out)
   except UserError as e:
     return cli.user_error_status(e)
   print(f'{len(image_set)} images of {len(image_set.class_names)} classes '

@@ -219,15 +219,14 @@ def main() -> int:
 
 def _quick_decoded_set() -> str:
   """A small decoded set of the generated textures, for the CPU test of this script."""
-  import decode_folder
-  from rockjax import configlib
-  from rockjax.data import dataset as datasets
+  import rockjax
+  from rockjax import bench, configlib
   config = configlib.load_config_file(os.path.join(_root(), 'configs', 'rocks.py'))
   config.data.image_size = 32
   config.data.synthetic.num_per_class = 16
-  config.data.dir = datasets.data_root(config.data)  # generates the set
+  config.data.dir = bench.data_root(config.data)  # generates the set
   out = os.path.join(tempfile.mkdtemp(prefix='rockjax-decoded-'), 'quick.npz')
-  decode_folder.decode(config, out)
+  rockjax.decode_folder(config, out)
   return out
 
 

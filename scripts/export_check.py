@@ -21,7 +21,7 @@ import numpy as np
 
 def check(workdir: str, out_dir: str, batch_size: int) -> dict:
   import rockjax
-  from rockjax.serving import export
+  from rockjax.bench import studied
   with open(os.path.join(workdir, 'split.json')) as f:
     split = json.load(f)
   paths = [os.path.join(split['root'], p) for p in split['val']]
@@ -30,7 +30,7 @@ def check(workdir: str, out_dir: str, batch_size: int) -> dict:
   expected = model.predict(paths).probabilities
   predict_s = time.perf_counter() - start
   rockjax.export(workdir, formats='saved_model', report=False, output_dir=out_dir)
-  serve = export.load_file_signature(out_dir)
+  serve = studied.exported_files_signature(out_dir)
   start = time.perf_counter()
   got = np.concatenate([serve(paths[i:i + batch_size])['probabilities']
                         for i in range(0, len(paths), batch_size)])

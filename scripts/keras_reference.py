@@ -30,9 +30,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 import peers
-from rockjax import cli, fileio
-from rockjax.augment import presets
-from rockjax.data import dataset as datasets
+from rockjax import bench, cli, fileio
 
 FLAGS = flags.FLAGS
 
@@ -49,7 +47,7 @@ def define_flags() -> None:
 def augmented_copies(images: np.ndarray, labels: np.ndarray, augment_config, copies: int,
                      seed: int) -> tuple[np.ndarray, np.ndarray]:
   """`copies` seeded augmented versions of every image (copies=1 with no preset: the images)."""
-  augmenter = presets.host_augmenter(augment_config, images.shape[1])
+  augmenter = bench.host_augmenter(augment_config, images.shape[1])
   if augmenter is None:
     return np.tile(images, (copies, 1, 1, 1)), np.tile(labels, copies)
   out = np.empty((copies * len(images),) + images.shape[1:], images.dtype)
@@ -97,7 +95,7 @@ def compare(config) -> int:
   with config.unlocked():
     config.data.split_from = FLAGS.split_from
     config.data.kfold, config.data.fold = 0, -1
-  data = datasets.load_dataset(config, workdir=None)
+  data = bench.load_dataset(config, workdir=None)
   keras_figures = run_keras(config, data.train, data.val, FLAGS.copies)
   summary_path = os.path.join(FLAGS.split_from, 'summary.json')
   rockjax_figures = {}

@@ -28,8 +28,9 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from rockjax import cli, fileio
-from rockjax.data import dataset as datasets, folder
+import rockjax
+from rockjax import bench, cli, fileio
+from rockjax.bench import studied
 
 FLAGS = flags.FLAGS
 
@@ -49,11 +50,11 @@ def define_flags() -> None:
 def noisy_copy(source: str, dest: str, flip: float, max_per_class: int, seed: int) -> dict:
   """Copies `source` into `dest`, flipping a seeded `flip` share of the labels; returns
   {relative path in dest: dict(true=class, given=class)} for every copied photo."""
-  names = folder.class_folders(source)
+  names = studied.class_folders(source)
   files = []
   for c, name in enumerate(names):
     found = sorted(f for f in os.listdir(os.path.join(source, name))
-                   if f.lower().endswith(folder.EXTENSIONS))
+                   if f.lower().endswith(studied.IMAGE_EXTENSIONS))
     rng = np.random.default_rng([seed, c])
     if max_per_class and len(found) > max_per_class:
       found = sorted(rng.choice(found, max_per_class, replace=False).tolist())
@@ -88,14 +89,14 @@ def score(flagged: list[str], truth: dict) -> dict:
 
 def score_methods(probabilities_csv: str, truth: dict) -> dict:
   """score(...) of every label-issue method on the out-of-fold probabilities eval wrote."""
-  from rockjax.serving import label_issues
   with open(probabilities_csv) as f:
     rows = [{k: fileio.read_cell(v) for k, v in r.items()} for r in csv.DictReader(f)]
   names = [k[len('p_'):] for k in rows[0] if k.startswith('p_')]
   probs = np.array([[float(r[f'p_{n}']) for n in names] for r in rows])
   labels = np.array([names.index(r['label']) for r in rows])
-  return {m: score([rows[i['index']]['path'] for i in label_issues.find(labels, probs, m)], truth)
-          for m in label_issues.METHODS}
+  return {m: score([rows[i['index']]['path'] for i in studied.find_label_issues(labels, probs, m)],
+                   truth)
+          for m in studied.LABEL_ISSUE_METHODS}
 
 
 def main(argv) -> int:
@@ -106,7 +107,7 @@ def main(argv) -> int:
 def check(config) -> int:
   if not config.data.kfold:
     config.data.kfold = 5
-  source = FLAGS.source or datasets.data_root(config.data)
+  source = FLAGS.source or bench.data_root(config.data)
   root = os.path.abspath(FLAGS.root)
   start = time.time()
   truth_path = os.path.join(root, 'truth.json')
@@ -121,9 +122,8 @@ def check(config) -> int:
   config.data.test_fraction = 0.0
   run_dir = os.path.join(root, 'run')
   kfold = cli.run_training(config, run_dir)
-  from rockjax.serving import evaluation
-  report = evaluation.evaluate_workdir(run_dir, config.eval)
-  out_dir = evaluation.output_dir(run_dir, config.eval)
+  report = rockjax.evaluate(run_dir, **config.eval.to_dict())
+  out_dir = report['output_dir']
   with open(os.path.join(out_dir, 'label_issues.csv')) as f:
     flagged = [fileio.read_cell(row['path']) for row in csv.DictReader(f)]
   result = dict(source=source, flip=FLAGS.flip, k=config.data.kfold,

@@ -26,10 +26,9 @@ def _is_efficientnet(model_config) -> bool:
   return model_config.name.startswith('EfficientNetLite')
 
 
-def _efficientnet_blocks(model_config):
-  from rockjax.models import efficientnet
-  width, depth, _, _ = efficientnet.VARIANTS[model_config.name]
-  return efficientnet, efficientnet.block_specs(width, depth)
+def _efficientnet_layout(model_config):
+  from rockjax.bench import studied
+  return studied.efficientnet_layout(model_config.name)
 
 
 def keras_efficientnet(model_config, size: int, num_classes: int, frozen=()):
@@ -38,12 +37,13 @@ def keras_efficientnet(model_config, size: int, num_classes: int, frozen=()):
   not trainable (Keras then runs their BatchNorm in inference mode, as rockjax does)."""
   import keras
   from keras import layers
-  from rockjax.models import layers as rockjax_layers
+  from rockjax.bench import studied
   m = model_config
-  net, blocks = _efficientnet_blocks(m)
+  net = _efficientnet_layout(m)
+  blocks = net.blocks
 
   def conv_bn(x, module, part, features, kernel=1, stride=1, act=True):
-    trainable = not rockjax_layers.is_frozen(module, tuple(frozen))
+    trainable = not studied.is_frozen(module, tuple(frozen))
     x = layers.Conv2D(features, kernel, stride, padding='same', use_bias=False,
                       name=f'{module}_{part}_conv', trainable=trainable)(x)
     x = layers.BatchNormalization(momentum=m.bn_momentum, epsilon=m.bn_epsilon,
@@ -51,7 +51,7 @@ def keras_efficientnet(model_config, size: int, num_classes: int, frozen=()):
     return layers.ReLU(6.0)(x) if act else x
 
   def depthwise_bn(x, module, kernel, stride):
-    trainable = not rockjax_layers.is_frozen(module, tuple(frozen))
+    trainable = not studied.is_frozen(module, tuple(frozen))
     x = layers.DepthwiseConv2D(kernel, stride, padding='same', use_bias=False,
                                name=f'{module}_depthwise_conv', trainable=trainable)(x)
     x = layers.BatchNormalization(momentum=m.bn_momentum, epsilon=m.bn_epsilon,
@@ -59,15 +59,15 @@ def keras_efficientnet(model_config, size: int, num_classes: int, frozen=()):
     return layers.ReLU(6.0)(x)
 
   inputs = keras.Input((size, size, 3))
-  x = layers.Rescaling(1 / net.INPUT_STD, offset=-net.INPUT_MEAN / net.INPUT_STD)(inputs)
-  x = conv_bn(x, 'stem', 'stem', net.STEM_CHANNELS, 3, 2)
+  x = layers.Rescaling(1 / net.input_std, offset=-net.input_mean / net.input_std)(inputs)
+  x = conv_bn(x, 'stem', 'stem', net.stem_channels, 3, 2)
   for i, (kernel, stride, expand, cin, out) in enumerate(blocks):
     module = f'block_{i}'
     y = conv_bn(x, module, 'expand', cin * expand) if expand != 1 else x
     y = depthwise_bn(y, module, kernel, stride)
     y = conv_bn(y, module, 'project', out, act=False)
     x = layers.Add()([x, y]) if stride == 1 and cin == out else y
-  x = layers.GlobalAveragePooling2D()(conv_bn(x, 'top', 'top', net.TOP_CHANNELS))
+  x = layers.GlobalAveragePooling2D()(conv_bn(x, 'top', 'top', net.top_channels))
   if m.dropout:
     x = layers.Dropout(m.dropout)(x)
   return keras.Model(inputs, layers.Dense(num_classes)(x))
@@ -123,13 +123,14 @@ def torch_efficientnet(model_config, num_classes: int):
   TensorFlow's 'SAME' padding computed from each input's size."""
   from torch import nn
   m = model_config
-  net, blocks = _efficientnet_blocks(m)
+  net = _efficientnet_layout(m)
+  blocks = net.blocks
   momentum = 1.0 - m.bn_momentum
 
   def same_pad(x, kernel, stride):
-    from rockjax.models.depthwise import same_padding
-    (top, bottom), (left, right) = (same_padding(x.shape[2], kernel, stride),
-                                    same_padding(x.shape[3], kernel, stride))
+    from rockjax.bench import studied
+    (top, bottom), (left, right) = (studied.same_padding(x.shape[2], kernel, stride),
+                                    studied.same_padding(x.shape[3], kernel, stride))
     return nn.functional.pad(x, (left, right, top, bottom))
 
   class ConvBN(nn.Module):
@@ -159,14 +160,14 @@ def torch_efficientnet(model_config, num_classes: int):
   class Net(nn.Module):
     def __init__(self):
       super().__init__()
-      self.stem = ConvBN(3, net.STEM_CHANNELS, 3, 2)
+      self.stem = ConvBN(3, net.stem_channels, 3, 2)
       self.blocks = nn.Sequential(*(MBConv(*spec) for spec in blocks))
-      self.top = ConvBN(blocks[-1][4], net.TOP_CHANNELS)
+      self.top = ConvBN(blocks[-1][4], net.top_channels)
       self.dropout = nn.Dropout(m.dropout)
-      self.head = nn.Linear(net.TOP_CHANNELS, num_classes)
+      self.head = nn.Linear(net.top_channels, num_classes)
 
     def forward(self, images):
-      x = self.top(self.blocks(self.stem((images - net.INPUT_MEAN) / net.INPUT_STD)))
+      x = self.top(self.blocks(self.stem((images - net.input_mean) / net.input_std)))
       return self.head(self.dropout(x.mean(dim=(2, 3))))
 
   return Net()

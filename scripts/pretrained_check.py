@@ -94,22 +94,14 @@ def hit_rates(logits: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
 
 
 def score(model_name: str, photos: dict, indices: dict, mean, std) -> dict:
-  import jax
-  from rockjax import models, pretrained, schema
-  from rockjax.data import dataset as datasets
-  c = schema.base_config()
-  c.model.name, c.model.pretrained = model_name, 'imagenet'
-  variables = pretrained.load(c.model, datasets.cache_dir(c.data))
-  model = models.create_model(c.model, pretrained.IMAGENET_CLASSES)
-  model = model.clone(input_mean=mean, input_std=std)
-  apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
+  from rockjax.bench import studied
+  apply, variables, num_classes = studied.imagenet_network(model_name, scaling=(mean, std))
   rows = {}
   for cls, images in photos.items():
-    logits = np.concatenate([np.asarray(apply(variables, images[i:i + 25]))
-                             for i in range(0, len(images), 25)])
+    logits = studied.logits_in_batches(apply, variables, images, 25)
     top1, top5 = hit_rates(logits, indices[cls])
     rows[cls] = dict(photos=len(images), top1=top1, top5=top5,
-                     chance_top1=len(indices[cls]) / pretrained.IMAGENET_CLASSES)
+                     chance_top1=len(indices[cls]) / num_classes)
   n = sum(r['photos'] for r in rows.values())
   return dict(per_class=rows, top1=sum(r['top1'] * r['photos'] for r in rows.values()) / n,
               top5=sum(r['top5'] * r['photos'] for r in rows.values()) / n,
@@ -127,12 +119,12 @@ def main() -> int:
   if not os.path.isdir(args.cifar):
     print(f'error: {args.cifar} is not a folder of CIFAR-10 test photos', file=sys.stderr)
     return 2
-  from rockjax.models import efficientnet
+  from rockjax.bench import studied
   indices = class_indices(imagenet_synsets())
   results = dict(date=datetime.date.today().isoformat(), photos_per_class=args.per_class,
                  source=os.path.abspath(args.cifar), upscaling='bicubic', models={})
   for name in args.models.split(','):
-    size = efficientnet.VARIANTS[name][2]
+    size = studied.native_size(name)
     photos = load_photos(args.cifar, SYNSETS, args.per_class, size)
     scalings = SCALINGS if name == 'EfficientNetLite0' else dict(list(SCALINGS.items())[:1])
     results['models'][name] = dict(size=size, scalings={})

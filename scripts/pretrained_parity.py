@@ -61,17 +61,9 @@ def cifar_images(root: str, per_class: int, size: int) -> np.ndarray | None:
 
 
 def rockjax_logits(variant: int, images: np.ndarray, impl: str) -> np.ndarray:
-  import jax
-  from rockjax import models, pretrained, schema
-  from rockjax.data import dataset as datasets
-  c = schema.base_config()
-  c.model.name, c.model.pretrained = f'EfficientNetLite{variant}', 'imagenet'
-  c.model.depthwise_impl = impl
-  variables = pretrained.load(c.model, datasets.cache_dir(c.data))
-  model = models.create_model(c.model, pretrained.IMAGENET_CLASSES)
-  apply = jax.jit(lambda v, x: model.apply(v, x, train=False))
-  return np.concatenate([np.asarray(apply(variables, images[i:i + 32]))
-                         for i in range(0, len(images), 32)])
+  from rockjax.bench import studied
+  apply, variables, _ = studied.imagenet_network(f'EfficientNetLite{variant}', impl)
+  return studied.logits_in_batches(apply, variables, images, 32)
 
 
 def main() -> int:
@@ -84,11 +76,11 @@ def main() -> int:
   parser.add_argument('--json', default='')
   parser.add_argument('--reference', default='', help='write the CI reference (Lite0) here')
   args = parser.parse_args()
-  from rockjax.models import efficientnet
+  from rockjax.bench import studied
   results = dict(date=datetime.date.today().isoformat(), tolerance=1e-4, variants={})
   with tempfile.TemporaryDirectory() as tmp:
     for variant in args.variants.split(','):
-      size = efficientnet.VARIANTS[f'EfficientNetLite{variant}'][2]
+      size = studied.native_size(f'EfficientNetLite{variant}')
       rng = np.random.default_rng(0)
       sets = {f'noise_{size}': rng.integers(0, 256, (8, size, size, 3), dtype=np.uint8)}
       if variant == '0':

@@ -25,9 +25,9 @@ import _bootstrap  # noqa: F401  (the repository root on sys.path)
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+import rockjax
 from rockjax import cli, configlib, logs, plots, schema
 from rockjax.errors import UserError
-from rockjax.training import history
 
 FLAGS = flags.FLAGS
 
@@ -130,7 +130,7 @@ def curve(workdir: str, kfold: int) -> list[tuple[int, float]]:
   dirs = [os.path.join(workdir, f'fold_{f}') for f in range(kfold)] if kfold else [workdir]
   per_epoch: dict[int, list[float]] = {}
   for d in dirs:
-    for r in history.History(os.path.join(d, 'metrics.jsonl')).read():
+    for r in rockjax.metrics(d):
       per_epoch.setdefault(r['epoch'], []).append(100 * r['val_accuracy'])
   return [(e, sum(v) / len(v)) for e, v in sorted(per_epoch.items())]
 

@@ -22,8 +22,8 @@ import _bootstrap  # noqa: F401  (the repository root on sys.path)
 import numpy as np
 
 import rockjax
-from rockjax import fileio
-from rockjax.data import folder
+from rockjax import bench
+from rockjax.bench import studied
 
 
 def unseen_photos(root: str, per_class: int, seed: int = 0) -> list[str]:
@@ -35,7 +35,7 @@ def unseen_photos(root: str, per_class: int, seed: int = 0) -> list[str]:
     if not os.path.isdir(sub):
       continue
     files = sorted(os.path.join(sub, f) for f in os.listdir(sub)
-                   if f.lower().endswith(folder.EXTENSIONS))
+                   if f.lower().endswith(studied.IMAGE_EXTENSIONS))
     take = rng.permutation(len(files))[:per_class]
     paths += [files[i] for i in sorted(take)]
   return paths
@@ -69,7 +69,7 @@ def main() -> int:
   result.update(date=datetime.date.today().isoformat(), unseen=os.path.abspath(args.unseen))
   print(json.dumps(result, indent=2))
   if args.json:
-    fileio.write_json(args.json, result)
+    bench.write_json(args.json, result)
   return 0
 
 

@@ -44,6 +44,9 @@ def test_train_evaluate_and_export_from_python(tmp_path):
   config = tiny_config(num_epochs=1)
   summary = rockjax.train(config.to_dict(), str(tmp_path / 'run'), seed=3)
   assert summary['final_epoch'] == 1 and os.path.exists(tmp_path / 'run' / 'summary.json')
+  records = rockjax.metrics(str(tmp_path / 'run'))
+  assert [r['epoch'] for r in records] == [1] and 0 <= records[0]['val_accuracy'] <= 1
+  assert rockjax.metrics(str(tmp_path)) == []  # no run there (yet)
   report = rockjax.evaluate(str(tmp_path / 'run'), output_dir=str(tmp_path / 'eval'))
   assert 0 <= report['accuracy'] <= 1 and os.path.exists(tmp_path / 'eval' / 'report.json')
   out = rockjax.export(str(tmp_path / 'run'), formats='onnx', report=False)

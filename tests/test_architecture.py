@@ -124,7 +124,7 @@ def test_every_subsystem_owns_its_config_section():
 
 # The layers, top to bottom (docs/architecture.md); a module belongs to its longest listed prefix.
 LAYERS = (
-    ('entry points', ('rockjax', 'rockjax.command', 'rockjax.api')),
+    ('entry points', ('rockjax', 'rockjax.command', 'rockjax.api', 'rockjax.bench')),
     ('command line', ('rockjax.cli',)),
     ('modes: training and after', ('rockjax.training', 'rockjax.serving')),
     ('the config schema', ('rockjax.schema',)),
@@ -146,6 +146,33 @@ def layer(module: str) -> int:
              if module == prefix or module.startswith(prefix + '.')]
   assert matches, f'{module} is in no layer: add it to LAYERS (and docs/architecture.md)'
   return max(matches)[1]
+
+
+# What scripts/ may import of the package: the public API (rockjax, rockjax.api), the door for
+# benchmarks and checks (rockjax.bench), the command line's helpers and the top-level basics, and
+# the TFDS builders users register (rockjax.datasets). Never a subsystem's module directly.
+SCRIPT_API = ('rockjax', 'rockjax.api', 'rockjax.bench', 'rockjax.cli', 'rockjax.configlib',
+              'rockjax.datasets', 'rockjax.errors', 'rockjax.fileio', 'rockjax.logs',
+              'rockjax.plots', 'rockjax.schema')
+SCRIPTS = os.path.join(ROOT, 'scripts')
+
+
+def script_imports() -> dict[str, set[str]]:
+  known = set(modules())
+  return {fn: imported(os.path.join(SCRIPTS, fn), known) for fn in sorted(os.listdir(SCRIPTS))
+          if fn.endswith('.py')}
+
+
+def test_scripts_use_only_the_public_api_and_bench():
+  reached = {fn: {m for m in deps if not any(m == p or m.startswith(p + '.') for p in SCRIPT_API)}
+             for fn, deps in script_imports().items()}
+  assert not {fn: m for fn, m in reached.items() if m}, reached
+  assert 'rockjax.bench' in set().union(*script_imports().values())  # the check reads imports
+
+
+def test_the_script_check_catches_a_subsystem_import(tmp_path):
+  (tmp_path / 'x.py').write_text('def f():\n  from rockjax.data import folder\n')
+  assert imported(str(tmp_path / 'x.py'), set(modules())) == {'rockjax.data.folder'}
 
 
 def test_the_layer_map_places_modules_by_their_longest_prefix():

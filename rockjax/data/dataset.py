@@ -18,7 +18,7 @@ import os
 
 from absl import logging
 
-from rockjax.data import exclude, folder, sources, splits
+from rockjax.data import decoded, dedup, exclude, folder, sources, splits
 from rockjax.errors import DataError
 from rockjax.fileio import write_json
 
@@ -79,3 +79,21 @@ def load_dataset(config, workdir: str | None = None, write: bool = True) -> Data
   splits.warn_about_classes(train.class_names, train.labels, val.labels,
                             None if test is None else test.labels)
   return Dataset(train=train, val=val, class_names=train.class_names, report=report, test=test)
+
+
+def decode_folder(data_config, out: str) -> folder.ImageSet:
+  """Reads the class-per-folder tree `data.dir` as training would and writes it, decoded, to the
+  `.npz` file `out` (rockjax/data/decoded.py): training on that file gives the same images,
+  duplicate groups, splits and folds for the same seed, where the photos do not travel."""
+  if not data_config.dir:
+    raise DataError('config.data.dir: name the photo folder to decode')
+  if not decoded.is_decoded(out):
+    raise DataError(f'{out!r}: the file name must end in .npz')
+  root = data_root(data_config)
+  if sources.explicit_split_folders(root):
+    raise DataError(f'{root!r} is split into train/ and val/ folders; decode each of them')
+  options = folder.ReadOptions.from_config(data_config)
+  image_set = folder.read_folder(root, options, cache_dir(data_config))
+  hashes = [dedup.content_hash(os.path.join(root, p)) for p in image_set.paths]
+  decoded.write(out, image_set, options, hashes)
+  return image_set

@@ -129,6 +129,7 @@ def _write_files(out: str, report: dict, image_set: folder.ImageSet, probabiliti
                  eval_config, extra=None, folds=None) -> None:
   class_names = report['class_names']
   os.makedirs(out, exist_ok=True)
+  report['output_dir'] = os.path.abspath(out)  # where these files are
   write_probabilities(os.path.join(out, 'probabilities.csv'), image_set, probabilities,
                       class_names, folds)
   if extra is not None:  # more files, whose summary goes into report.json

@@ -3,14 +3,16 @@ with other preprocessing, or a damaged one, is a clear error."""
 
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-import decode_folder  # scripts/ (on sys.path: tests/conftest.py)
+import rockjax
 from rockjax import errors
 from rockjax.data import dataset as datasets, folder
-from helpers import tiny_config, write_image
+from helpers import ROOT, tiny_config, write_image
 
 
 @pytest.fixture(scope='module')
@@ -28,7 +30,7 @@ def photos(tmp_path_factory):
 def test_a_decoded_set_gives_the_folders_images_groups_and_folds(photos, tmp_path):
   out = str(tmp_path / 'set.npz')
   config = tiny_config(data__dir=photos, data__kfold=3)
-  decode_folder.decode(config, out)
+  rockjax.decode_folder(config, out)
   for fold in range(3):
     config.data.fold = fold
     from_folder = datasets.load_dataset(config)
@@ -44,7 +46,7 @@ def test_a_decoded_set_gives_the_folders_images_groups_and_folds(photos, tmp_pat
 
 def test_the_log_names_the_decoded_file_not_a_folder_read_now(photos, tmp_path, monkeypatch):
   out = str(tmp_path / 'set.npz')
-  decode_folder.decode(tiny_config(data__dir=photos), out)
+  rockjax.decode_folder(tiny_config(data__dir=photos), out)
   lines = []
   monkeypatch.setattr(folder.logging, 'info', lambda msg, *args: lines.append(msg % args))
   datasets.load_dataset(tiny_config(data__dir=out))
@@ -54,7 +56,7 @@ def test_the_log_names_the_decoded_file_not_a_folder_read_now(photos, tmp_path, 
 
 def test_a_decoded_set_with_other_preprocessing_is_refused(photos, tmp_path):
   out = str(tmp_path / 'set.npz')
-  decode_folder.decode(tiny_config(data__dir=photos), out)
+  rockjax.decode_folder(tiny_config(data__dir=photos), out)
   with pytest.raises(errors.DataError, match=r"data.image_size 16 there, 24 here"):
     datasets.load_dataset(tiny_config(data__dir=out, data__image_size=24))
 
@@ -70,6 +72,21 @@ def test_a_damaged_or_missing_decoded_set_is_a_data_error(tmp_path):
 
 def test_decoding_needs_a_folder_and_an_npz_name(photos, tmp_path):
   with pytest.raises(errors.DataError, match='must end in .npz'):
-    decode_folder.decode(tiny_config(data__dir=photos), str(tmp_path / 'set.zip'))
+    rockjax.decode_folder(tiny_config(data__dir=photos), str(tmp_path / 'set.zip'))
   with pytest.raises(errors.DataError, match='name the photo folder'):
-    decode_folder.decode(tiny_config(), str(tmp_path / 'set.npz'))
+    rockjax.decode_folder(tiny_config(), str(tmp_path / 'set.npz'))
+
+
+def test_the_script_decodes_a_folder_from_the_command_line(photos, tmp_path):
+  out = tmp_path / 'cli.npz'
+  result = subprocess.run(
+      [sys.executable, 'scripts/decode_folder.py', '--config=tests/tiny_cli_config.py',
+       f'--config.data.dir={photos}', f'--out={out}'], cwd=ROOT, capture_output=True, text=True,
+      timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert '29 images of 3 classes' in result.stdout and out.exists()
+  bad = subprocess.run(
+      [sys.executable, 'scripts/decode_folder.py', '--config=tests/tiny_cli_config.py',
+       f'--config.data.dir={photos}', f'--out={tmp_path / "x.zip"}'], cwd=ROOT,
+      capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+  assert bad.returncode == 2 and 'must end in .npz' in bad.stderr

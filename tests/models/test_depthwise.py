@@ -11,7 +11,9 @@ from rockjax.models import depthwise
 
 
 @pytest.mark.parametrize('size,kernel,stride', [((9, 9), 3, 1), ((8, 8), 3, 2), ((7, 10), 5, 2),
-                                                ((6, 5), 5, 1), ((1, 1), 3, 2), ((3, 4), 5, 2)])
+                                                ((6, 5), 5, 1), ((1, 1), 3, 2), ((3, 4), 5, 2),
+                                                ((5, 7), 7, 1), ((7, 9), 5, 3), ((4, 4), 7, 2),
+                                                ((1, 1), 5, 2), ((2, 9), 5, 4)])
 def test_shifted_equals_grouped_convolution_and_its_gradients(size, kernel, stride):
   rng = np.random.default_rng(sum(size) + kernel + stride)
   x = jnp.asarray(rng.normal(size=(2, *size, 6)), jnp.float32)
