@@ -68,9 +68,10 @@ def fold_workdirs(workdir: str) -> list[str]:
 
 
 def _predict(workdir: str, eval_config):
-  predictor = predictors.load_predictor(workdir)
-  if eval_config.test_time_flip != 'run':
-    predictor = predictor.with_test_time_flip(eval_config.test_time_flip == 'on')
+  predictor = predictors.load_predictor(workdir, checkpoint=eval_config.checkpoint)
+  override = {'run': None, 'on': True, 'off': False}
+  predictor = predictor.with_test_time_views(override[eval_config.test_time_flip],
+                                             override[eval_config.test_time_rotate])
   image_set = evaluation_set(predictor, workdir, eval_config)
   if getattr(image_set, 'streamed', False):  # a streamed run: decode the evaluated split once
     image_set = image_set.in_memory()
@@ -177,7 +178,8 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
                 split='folder' if eval_config.dir else eval_config.split,
                 data=eval_config.dir or (TEST_DATA if eval_config.split == 'test' else
                                          'saved validation split'),
-                test_time_flip=bool(predictor.config.test_time_flip))
+                test_time_flip=bool(predictor.config.test_time_flip),
+                test_time_rotate=bool(predictor.config.test_time_rotate))
   out = output_dir(workdir, eval_config)
   report['calibration'] = calibration.measure(
       image_set.labels, probabilities, fit=not eval_config.dir and eval_config.split == 'val')
@@ -187,11 +189,11 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
                                                      eval_config.num_errors_shown),
                                predictor.class_names,
                                os.path.join(out, 'most_confident_errors_explained.png'))
-  if 'temperature' in report['calibration']:
-    calibration.save(workdir, report['calibration'], predictor.epoch)
+  if 'temperature' in report['calibration'] and eval_config.checkpoint == 'best':
+    calibration.save(workdir, report['calibration'], predictor.epoch)  # what predict will use
   logging.info('Evaluated %s (epoch %d) on %s%s: accuracy %.2f%% on %d images.',
                predictor.checkpoint, predictor.epoch, report['data'],
-               ' with test-time flips' if report['test_time_flip'] else '',
+               f' averaged over {predictor.test_time_views}' if predictor.test_time_views else '',
                100 * report['accuracy'], report['num_examples'])
   return report
 
@@ -220,7 +222,8 @@ def _fold_predictions(workdir: str, eval_config):
 def _fold_row(fold_dir, predictor, image_set, probs) -> dict:
   return dict(fold=os.path.basename(fold_dir), checkpoint_epoch=predictor.epoch,
               accuracy=float(np.mean(probs.argmax(-1) == image_set.labels)),
-              num_examples=len(image_set), test_time_flip=bool(predictor.config.test_time_flip))
+              num_examples=len(image_set), test_time_flip=bool(predictor.config.test_time_flip),
+              test_time_rotate=bool(predictor.config.test_time_rotate))
 
 
 def evaluate_kfold(workdir: str, eval_config) -> dict:

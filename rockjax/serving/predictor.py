@@ -1,7 +1,7 @@
 """A trained run as a predictor: the best checkpoint plus the preprocessing saved with it.
 
 `load_predictor(workdir)` reads the run's own `config.json` and `class_names.json` (not the command
-line's config), restores the best checkpoint's parameters and BatchNorm statistics (their moving
+line's config), restores the best (or latest) checkpoint's parameters and BatchNorm statistics (their moving
 averages when the run kept them, config.ema_decay > 0), and returns a `Predictor` whose jitted
 `probabilities` maps uint8 images of the trained size to class probabilities.
 Evaluation, prediction and export all start here, so they see the model exactly as it was trained.
@@ -22,8 +22,8 @@ from absl import logging
 
 from rockjax import models, schema
 from rockjax.data import folder
-from rockjax.errors import NoCheckpointError
-from rockjax.serving import calibration
+from rockjax.errors import NoCheckpointError, WorkdirError
+from rockjax.serving import calibration, section
 from rockjax.training import checkpointing, state as states, steps
 
 
@@ -33,8 +33,9 @@ class Predictor:
   class_names: list[str]
   model: object
   variables: dict  # {'params': ..., 'batch_stats': ...}
-  epoch: int  # the epoch of the restored (best) checkpoint
-  # Which checkpoint `epoch` is: 'the best checkpoint', or why it is another (the best one gone).
+  epoch: int  # the epoch of the restored checkpoint
+  # Which checkpoint `epoch` is: 'the best checkpoint', 'the latest checkpoint', or why it is
+  # another (the best one gone).
   checkpoint: str = 'the best checkpoint'
   temperature: float = 1.0  # probabilities are softmax(log p / T) (serving/calibration.py)
 
@@ -76,11 +77,23 @@ class Predictor:
       out.append(np.asarray(self._probabilities(chunk))[:n])
     return np.concatenate(out)
 
-  def with_test_time_flip(self, enabled: bool) -> 'Predictor':
-    """The same model, scoring with (or without) test-time flip averaging."""
+  def with_test_time_views(self, flip: bool | None = None,
+                           rotate: bool | None = None) -> 'Predictor':
+    """The same model, scoring with (or without) the mirror image (`flip`) and the three quarter
+    turns (`rotate`) averaged in; None keeps the run's own setting."""
     config = ml_collections.ConfigDict(self.config.to_dict())
-    config.test_time_flip = bool(enabled)
+    if flip is not None:
+      config.test_time_flip = bool(flip)
+    if rotate is not None:
+      config.test_time_rotate = bool(rotate)
     return dataclasses.replace(self, config=config)
+
+  @property
+  def test_time_views(self) -> str:
+    """The test-time views averaged, in words ('' for the image alone)."""
+    flip, rotate = bool(self.config.test_time_flip), bool(self.config.test_time_rotate)
+    return {(True, True): 'flips and rotations (8 views)', (True, False): 'flips (2 views)',
+            (False, True): 'rotations (4 views)'}.get((flip, rotate), '')
 
   def with_standard_ops(self) -> 'Predictor':
     """The same weights in a model computed with the standard convolution ops (model.conv_impl
@@ -102,12 +115,13 @@ class Predictor:
                                model=models.create_model(config.model, len(self.class_names)))
 
   def predict_fn(self):
-    """(variables, images) -> probabilities, jittable and exportable (with the run's
-    test_time_flip: averaged over each image and its mirror image)."""
+    """(variables, images) -> probabilities, jittable and exportable (with the run's test-time
+    views: averaged over each image's mirror image and quarter turns, as configured)."""
     apply, flip, t = self.model.apply, bool(self.config.test_time_flip), float(self.temperature)
+    rotate = bool(self.config.test_time_rotate)
 
     def fn(variables, images):
-      log_probs = steps.class_log_probs(apply, variables, images, flip)
+      log_probs = steps.class_log_probs(apply, variables, images, flip, rotate)
       return jnp.exp(log_probs if t == 1.0 else jax.nn.log_softmax(log_probs / t))
     return fn
 
@@ -129,23 +143,42 @@ def load_class_names(workdir: str) -> list[str]:
     return json.load(f)
 
 
-def load_predictor(workdir: str, calibrated: bool = False) -> Predictor:
-  """The run's best checkpoint; with `calibrated`, scaled by the temperature that --mode=eval
-  fitted on its validation split (calibration.json), when there is one."""
+def load_predictor(workdir: str, calibrated: bool = False, checkpoint: str = 'best') -> Predictor:
+  """The run's best (or latest: its final epoch, once finished) checkpoint; with `calibrated`,
+  scaled by the temperature that --mode=eval fitted on its validation split for that epoch
+  (calibration.json), when there is one."""
+  if checkpoint not in section.CHECKPOINTS:
+    raise ValueError(f'checkpoint {checkpoint!r} is not one of {section.CHECKPOINTS}')
   config = load_run_config(workdir)
   class_names = load_class_names(workdir)
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'), read_only=True)
   try:
     model, state = states.abstract_train_state(config, len(class_names))
-    state, loop = ckpt.restore_best(state)
+    if checkpoint == 'best':
+      state, loop = ckpt.restore_best(state)
+    else:
+      state, loop = _restore_latest(ckpt, state)
   finally:
     ckpt.close()
   variables = states.inference_variables(state)  # the EMA weights when the run kept them
   epoch = int(loop['epoch'])
   temperature = calibration.read_temperature(workdir, epoch) if calibrated else None
   return Predictor(config=config, class_names=class_names, model=model, variables=variables,
-                   epoch=epoch, checkpoint=describe_checkpoint(loop),
-                   temperature=temperature or 1.0)
+                   epoch=epoch, temperature=temperature or 1.0,
+                   checkpoint=('the latest checkpoint' if checkpoint == 'latest'
+                               else describe_checkpoint(loop)))
+
+
+def _restore_latest(ckpt: checkpointing.Checkpointer, state):
+  epoch = ckpt.latest_epoch()
+  if epoch is None:
+    raise NoCheckpointError(f'no checkpoint in {ckpt.directory}; train first (--mode=train) '
+                            'with this --workdir')
+  try:
+    return ckpt.restore(epoch, state)
+  except Exception as e:  # TensorStore, JSON and shape errors alike: name the checkpoint
+    raise WorkdirError(f'the latest checkpoint (epoch {epoch}) in {ckpt.directory} cannot be '
+                       f'restored: {str(e)[:200]}') from e
 
 
 def describe_checkpoint(loop: dict) -> str:

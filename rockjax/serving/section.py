@@ -8,7 +8,8 @@ import ml_collections
 from rockjax.checks import check, choice, fraction, positive
 from rockjax.serving import label_issues
 
-TEST_TIME_FLIP_OVERRIDES = ('run', 'on', 'off')  # eval.test_time_flip
+TEST_TIME_OVERRIDES = ('run', 'on', 'off')  # eval.test_time_flip, eval.test_time_rotate
+CHECKPOINTS = ('best', 'latest')  # eval.checkpoint
 EVAL_SPLITS = ('val', 'test')  # eval.split
 
 
@@ -23,6 +24,8 @@ def eval_defaults() -> ml_collections.ConfigDict:  # --mode=eval
   # first) | confident_joint (fewer flags, higher precision) | predicted_neq_given (baseline)
   e.label_issues_method = 'prune_by_noise_rate'
   e.test_time_flip = 'run'  # run: as the run was trained | on | off: override, for this eval
+  e.test_time_rotate = 'run'  # the same for the quarter turns (test_time_rotate)
+  e.checkpoint = 'best'  # best | latest (the final epoch of a finished run): which one to score
   e.output_dir = ''  # where eval writes its report and plots; '' means <workdir>/eval
   return e
 
@@ -31,7 +34,9 @@ def validate_eval(config) -> None:
   positive(config, 'eval.batch_size')
   positive(config, 'eval.num_errors_shown', allow_zero=True)
   positive(config, 'eval.num_label_issues_shown', allow_zero=True)
-  choice(config, 'eval.test_time_flip', TEST_TIME_FLIP_OVERRIDES)
+  choice(config, 'eval.test_time_flip', TEST_TIME_OVERRIDES)
+  choice(config, 'eval.test_time_rotate', TEST_TIME_OVERRIDES)
+  choice(config, 'eval.checkpoint', CHECKPOINTS)
   choice(config, 'eval.split', EVAL_SPLITS)
   choice(config, 'eval.label_issues_method', label_issues.METHODS)
   check(not (config.eval.dir and config.eval.split == 'test'), 'eval.split',

@@ -126,7 +126,8 @@ class HostFeed:
                       if config.augment.where == 'host' else None)
     options = step_options(config, schedule, len(dataset.class_names), dataset.train.labels)
     self.p_train = steps.build_train_step(rt.pmap_devices, steps_per_call=self.k, **options)
-    self.p_eval = steps.build_eval_step(rt.pmap_devices, test_time_flip=config.test_time_flip)
+    self.p_eval = steps.build_eval_step(rt.pmap_devices, test_time_flip=config.test_time_flip,
+                                        test_time_rotate=config.test_time_rotate)
 
   def _batches(self, epoch: int):
     config, rt = self.config, self.rt
@@ -236,7 +237,8 @@ class DeviceFeed:
     self._compiled = {}
     self.p_eval = steps.build_eval_step(
         rt.pmap_devices, feed='resident', num_batches=num_val_batches, per_device=val_arrays['image'].shape[1]
-        // num_val_batches, test_time_flip=config.test_time_flip, apply_fn=apply_fn)
+        // num_val_batches, test_time_flip=config.test_time_flip,
+        test_time_rotate=config.test_time_rotate, apply_fn=apply_fn)
 
   def replace_training_images(self, images: np.ndarray) -> None:
     """New training inputs for the same labels (an augmented pass of cached features)."""

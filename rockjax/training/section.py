@@ -29,6 +29,7 @@ def defaults() -> dict:
   c['checkpoint_every_epochs'] = 1  # how often the latest state is saved (the best: each gain)
   c['ema_decay'] = 0.0  # > 0 (e.g. 0.99): evaluate, keep and export a moving average of the weights
   c['test_time_flip'] = False  # average each image's class probabilities with its mirror image's
+  c['test_time_rotate'] = False  # also over the image turned by 90, 180, 270 degrees (4x the work)
   c['distributed'] = False  # True: jax.distributed.initialize() (multi-host); training/runtime.py
   c['distributed_timeout_seconds'] = 100  # multi-host: a silent process ends the others after this
   # Fine-tuning (rockjax/training/finetune.py): start from another run's best checkpoint.
@@ -120,9 +121,10 @@ def _validate_features(config) -> None:
   check(not (config.augment.mixup_alpha or config.augment.cutmix_alpha), 'augment.mixup_alpha',
         'mixup and CutMix blend images, not cached features; set both alphas to 0 with '
         'features.enabled')
-  check(not config.test_time_flip, 'test_time_flip',
-        'is not computed from cached features; turn it off with features.enabled (evaluate with '
-        '--config.eval.test_time_flip=on later)')
+  for views in ('test_time_flip', 'test_time_rotate'):
+    check(not config[views], views,
+          f'is not computed from cached features; turn it off with features.enabled (evaluate '
+          f'with --config.eval.{views}=on later)')
   if f.passes > 1:
     check(config.augment.preset in presets.DEVICE_PRESETS and config.augment.preset != 'none',
           'features.passes',

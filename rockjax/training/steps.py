@@ -27,9 +27,20 @@ AXIS = 'batch'
 
 
 def class_log_probs(apply_fn, variables: dict, images: jnp.ndarray,
-                    test_time_flip: bool = False) -> jnp.ndarray:
+                    test_time_flip: bool = False, test_time_rotate: bool = False) -> jnp.ndarray:
   """Log class probabilities [N, K]; with test_time_flip, of the probabilities averaged over each
-  image and its horizontal mirror (both through the network in one batch)."""
+  image and its horizontal mirror (both through the network in one batch); with test_time_rotate,
+  also over the image turned by 90, 180 and 270 degrees (one rotation at a time, so memory stays
+  that of one or two views; square images)."""
+  if test_time_rotate:
+    if images.shape[1] != images.shape[2]:
+      raise ValueError(f'test_time_rotate needs square images, got {images.shape[1:3]}')
+    total = None
+    for k in range(4):
+      log_p = class_log_probs(apply_fn, variables, jnp.rot90(images, k, axes=(1, 2)),
+                              test_time_flip)
+      total = log_p if total is None else jnp.logaddexp(total, log_p)
+    return total - jnp.log(4.0)
   if not test_time_flip:
     return jax.nn.log_softmax(apply_fn(variables, images, train=False).astype(jnp.float32), -1)
   n = images.shape[0]
@@ -123,11 +134,12 @@ def train_step(state: TrainState, batch: dict, *, schedule: optax.Schedule, seed
 
 
 def eval_step(state: TrainState, batch: dict, test_time_flip: bool = False,
-              apply_fn: Callable | None = None) -> tuple[dict, jnp.ndarray]:
+              apply_fn: Callable | None = None,
+              test_time_rotate: bool = False) -> tuple[dict, jnp.ndarray]:
   """Masked loss and accuracy sums over all devices, and this device's log class probabilities
-  (of the EMA weights when kept; averaged with the mirror image under test_time_flip)."""
+  (of the EMA weights when kept; averaged over the test-time views: class_log_probs)."""
   logits = class_log_probs(apply_fn or state.apply_fn, inference_variables(state), batch['image'],
-                           test_time_flip)
+                           test_time_flip, test_time_rotate)
   mask = batch['mask']
   losses = cross_entropy(logits, batch['label'])
   correct = (jnp.argmax(logits, -1) == batch['label']) * mask
@@ -215,12 +227,13 @@ def _eval_on_device_data(state, data, *, num_batches: int, per_device: int, **op
 
 def build_eval_step(devices: Sequence[jax.Device], *, feed: str = 'host', num_batches: int = 0,
                     per_device: int = 0, test_time_flip: bool = False,
-                    apply_fn: Callable | None = None) -> Callable:
+                    apply_fn: Callable | None = None, test_time_rotate: bool = False) -> Callable:
   """The eval step compiled with pmap over `devices` for a feed:
   - 'host': (state, batch [devices, per_device, ...]) -> (metric sums, log probabilities);
   - 'resident': (state, arrays [devices, num_batches * per_device, ...]) -> metric sums per batch.
   """
-  options = dict(test_time_flip=test_time_flip, apply_fn=apply_fn)
+  options = dict(test_time_flip=test_time_flip, test_time_rotate=test_time_rotate,
+                 apply_fn=apply_fn)
   if feed == 'host':
     return jax.pmap(functools.partial(eval_step, **options), axis_name=AXIS, in_axes=(None, 0),
                     out_axes=(None, 0), devices=devices)

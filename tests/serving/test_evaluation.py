@@ -130,7 +130,7 @@ def test_eval_can_switch_test_time_flips_on_for_a_run_trained_without(run, tmp_p
   eval_config = ml_collections.ConfigDict(config.eval.to_dict())
   eval_config.test_time_flip = 'on'
   flipped = evaluation.evaluate_workdir(workdir, eval_config)
-  predictor = inference.load_predictor(workdir).with_test_time_flip(True)
+  predictor = inference.load_predictor(workdir).with_test_time_views(flip=True)
   image_set = evaluation.evaluation_set(predictor, workdir, config.eval)
   probs = predictor.probabilities(image_set.images)
   assert flipped['test_time_flip'] is True
@@ -139,6 +139,28 @@ def test_eval_can_switch_test_time_flips_on_for_a_run_trained_without(run, tmp_p
   plain = evaluation.evaluate_workdir(workdir, eval_config)
   assert plain['test_time_flip'] is False
   assert plain['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-9)
+
+
+def test_eval_scores_the_latest_checkpoint_with_rotations_without_touching_the_calibration(
+    run, tmp_path):
+  config, workdir, summary = run
+  with open(os.path.join(workdir, 'calibration.json')) as f:
+    calibration_before = f.read()
+  eval_config = ml_collections.ConfigDict(config.eval.to_dict())
+  eval_config.update(checkpoint='latest', test_time_rotate='on', output_dir=str(tmp_path / 'e'))
+  report = evaluation.evaluate_workdir(workdir, eval_config)
+  assert report['checkpoint_epoch'] == summary['final_epoch'] == 3
+  assert report['checkpoint'] == 'the latest checkpoint' and report['test_time_rotate'] is True
+  predictor = inference.load_predictor(workdir, checkpoint='latest').with_test_time_views(
+      rotate=True)
+  assert predictor.epoch == 3 and predictor.test_time_views == 'rotations (4 views)'
+  image_set = evaluation.evaluation_set(predictor, workdir, config.eval)
+  probs = predictor.probabilities(image_set.images)
+  assert report['accuracy'] == pytest.approx(np.mean(probs.argmax(1) == image_set.labels))
+  with open(os.path.join(workdir, 'calibration.json')) as f:
+    assert f.read() == calibration_before  # predict keeps the best checkpoint's temperature
+  with pytest.raises(ValueError, match='checkpoint'):
+    inference.load_predictor(workdir, checkpoint='first')
 
 
 def test_eval_that_cannot_write_its_folder_says_so_and_can_write_elsewhere(run, tmp_path):

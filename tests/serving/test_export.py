@@ -121,6 +121,33 @@ def test_every_format_with_a_report_through_the_cli(run, tmp_path):
                              predictor.probabilities(image), atol=1e-4)
 
 
+def test_test_time_rotations_are_exported_into_every_format(run, tmp_path):
+  """A run scored over its flips and quarter turns is exported with them: each format gives the
+  predictor's averaged probabilities."""
+  from rockjax import cli
+  config, workdir, _ = run
+  copy = tmp_path / 'run'
+  shutil.copytree(workdir, copy)
+  saved = json.loads((copy / 'config.json').read_text())
+  saved.update(test_time_flip=True, test_time_rotate=True)
+  (copy / 'config.json').write_text(json.dumps(saved))
+  config = config.copy_and_resolve_references()
+  config.export.formats = 'saved_model,tflite,onnx'
+  config.export.latency_runs = 2
+  config.export.output_dir = str(tmp_path / 'export')
+  cli.export(config, str(copy), [])
+  rows = json.loads((tmp_path / 'export' / 'report.json').read_text())['rows']
+  for name in ('saved_model', 'tflite', 'onnx'):
+    assert rows[name]['max_abs_probability_difference'] < 1e-4, (name, rows[name])
+  predictor = inference.load_predictor(str(copy), calibrated=True)
+  plain = inference.load_predictor(workdir, calibrated=True)
+  image = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+  assert predictor.test_time_views == 'flips and rotations (8 views)'
+  assert np.abs(predictor.probabilities(image) - plain.probabilities(image)).max() > 1e-4
+  serve, _ = export.load_saved_model(str(tmp_path / 'export'))
+  np.testing.assert_allclose(serve(image), predictor.probabilities(image), atol=1e-5)
+
+
 def test_an_unknown_format_is_one_error_naming_the_choices(run, tmp_path):
   from rockjax.errors import ConfigError
   _, workdir, _ = run

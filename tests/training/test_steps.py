@@ -231,6 +231,25 @@ def test_test_time_flip_averages_an_image_and_its_mirror():
   assert np.abs(single - log_p).max() > 1e-4  # the untrained net is not flip-invariant
 
 
+def test_test_time_rotations_average_the_four_quarter_turns_and_their_mirrors():
+  config = tiny_config()
+  state = make_state(config)
+  variables = states.inference_variables(state)
+  images = np.random.default_rng(3).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
+  apply = state.apply_fn
+  softmax = lambda x: jax.nn.softmax(apply(variables, x, train=False))
+  turns = [np.rot90(images, k, axes=(1, 2)) for k in range(4)]
+  for flip in (False, True):
+    log_p = np.asarray(steps.class_log_probs(apply, variables, images, flip, True))
+    views = turns + ([t[:, :, ::-1] for t in turns] if flip else [])
+    np.testing.assert_allclose(np.exp(log_p), np.mean([softmax(v) for v in views], axis=0),
+                               atol=1e-6)
+    turned = np.asarray(steps.class_log_probs(apply, variables, turns[1], flip, True))
+    np.testing.assert_allclose(log_p, turned, atol=1e-5)  # invariant to a quarter turn
+  with pytest.raises(ValueError, match='square'):
+    steps.class_log_probs(apply, variables, images[:, :, :-2], False, True)
+
+
 def test_evaluation_with_test_time_flip_scores_the_averaged_probabilities():
   config = tiny_config(num_devices=2, eval_batch_size=16)
   rt = runtime.make_runtime(config)
