@@ -29,26 +29,30 @@ def curve(probabilities: np.ndarray, labels: np.ndarray) -> dict:
               accuracy=(np.cumsum(correct[order]) / answered).tolist())
 
 
+def _threshold(descending: np.ndarray, coverage: float) -> float:
+  k = max(int(np.ceil(coverage * len(descending))), 1)
+  return float(descending[k - 1])
+
+
 def threshold_for(probabilities: np.ndarray, coverage: float) -> float:
   """The highest confidence threshold that still answers at least `coverage` of the photos."""
-  confidence = np.sort(np.asarray(probabilities).max(axis=1))[::-1]
-  k = max(int(np.ceil(coverage * len(confidence))), 1)
-  return float(confidence[k - 1])
+  return _threshold(np.sort(np.asarray(probabilities).max(axis=1))[::-1], coverage)
 
 
 def summary(probabilities: np.ndarray, labels: np.ndarray) -> dict:
   """The eval report's entry: per kept share (95/90/80%), the threshold, the accuracy on what is
-  answered; and the whole curve (for the figure)."""
-  confidence = np.asarray(probabilities).max(axis=1)
-  correct = np.asarray(probabilities).argmax(axis=1) == np.asarray(labels)
+  answered (every photo at or over the threshold, ties included); and the whole curve (for the
+  figure). One sort serves all of it."""
+  c = curve(probabilities, labels)
+  descending = np.asarray(c['threshold'])
   rows = []
   for share in COVERAGES:
-    t = threshold_for(probabilities, share)
-    kept = confidence >= t
-    rows.append(dict(coverage=float(kept.mean()), threshold=t,
-                     accuracy=float(correct[kept].mean())))
-  return dict(at=rows, all_answered_accuracy=float(correct.mean()),
-              curve=curve(probabilities, labels))
+    t = _threshold(descending, share)
+    answered = int(np.searchsorted(-descending, -t, side='right'))  # confidence >= t
+    rows.append(dict(coverage=c['coverage'][answered - 1], threshold=t,
+                     accuracy=c['accuracy'][answered - 1]))
+  return dict(at=rows, all_answered_accuracy=c['accuracy'][-1] if c['accuracy'] else 0.0,
+              curve=c)
 
 
 def answers(probabilities: np.ndarray, class_names, min_confidence: float) -> list[str]:

@@ -114,20 +114,21 @@ def write_probabilities(path: str, image_set: folder.ImageSet, probabilities: np
 
 
 def _write(out: str, report: dict, image_set: folder.ImageSet, probabilities: np.ndarray,
-           eval_config, extra=None, folds=None) -> None:
+           eval_config, extra=None, folds=None) -> np.ndarray:
   """report.json (with the most confident errors added), the confusion matrix and the error grid;
-  a folder that cannot be written (a read-only workdir) is one WorkdirError."""
+  a folder that cannot be written (a read-only workdir) is one WorkdirError. Returns the indices
+  of the most confident errors, most confident first."""
   if eval_config.split == 'test':
     count_test_evaluation(out, report)
   try:
-    _write_files(out, report, image_set, probabilities, eval_config, extra, folds)
+    return _write_files(out, report, image_set, probabilities, eval_config, extra, folds)
   except OSError as e:
     raise WorkdirError(f'cannot write the evaluation to {out!r} ({type(e).__name__}: {e}); pass '
                        '--config.eval.output_dir=FOLDER to write it elsewhere') from e
 
 
 def _write_files(out: str, report: dict, image_set: folder.ImageSet, probabilities: np.ndarray,
-                 eval_config, extra=None, folds=None) -> None:
+                 eval_config, extra=None, folds=None) -> np.ndarray:
   class_names = report['class_names']
   os.makedirs(out, exist_ok=True)
   report['output_dir'] = os.path.abspath(out)  # where these files are
@@ -156,6 +157,7 @@ def _write_files(out: str, report: dict, image_set: folder.ImageSet, probabiliti
     monitoring.write_images(report['workdir'], 'eval', report['checkpoint_epoch'], {
         f'eval/{n}': os.path.join(out, f'{n}.png') for n in (
             'confusion_matrix', 'reliability', 'accuracy_coverage', 'most_confident_errors')})
+  return wrong
 
 
 def matrix_title(report: dict) -> str:
@@ -183,11 +185,8 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
   out = output_dir(workdir, eval_config)
   report['calibration'] = calibration.measure(
       image_set.labels, probabilities, fit=not eval_config.dir and eval_config.split == 'val')
-  _write(out, report, image_set, probabilities, eval_config)
-  error_figures.explain_errors(predictor, image_set, probabilities, error_figures.
-                               most_confident_errors(image_set, probabilities,
-                                                     eval_config.num_errors_shown),
-                               predictor.class_names,
+  wrong = _write(out, report, image_set, probabilities, eval_config)
+  error_figures.explain_errors(predictor, image_set, probabilities, wrong, predictor.class_names,
                                os.path.join(out, 'most_confident_errors_explained.png'))
   if 'temperature' in report['calibration'] and eval_config.checkpoint == 'best':
     calibration.save(workdir, report['calibration'], predictor.epoch)  # what predict will use

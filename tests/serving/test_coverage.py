@@ -33,6 +33,24 @@ def test_thresholds_keep_at_least_the_asked_share():
   assert [r['coverage'] for r in s['at']] == [1.0, 1.0, 1.0]  # 95/90/80% of 4 photos: all 4
 
 
+def test_each_kept_share_counts_every_photo_at_its_threshold_ties_included():
+  rng = np.random.default_rng(0)
+  for trial in range(20):
+    n = int(rng.integers(1, 40))
+    # few distinct confidences, so that thresholds fall on ties
+    top = rng.choice([0.5, 0.6, 0.6, 0.8, 0.9], n)
+    probs = np.stack([top, 1 - top], axis=1)
+    labels = rng.integers(0, 2, n)
+    s = coverage.summary(probs, labels)
+    for share, row in zip(coverage.COVERAGES, s['at']):
+      t = coverage.threshold_for(probs, share)
+      kept = top >= t
+      assert row['threshold'] == t and row['coverage'] == pytest.approx(kept.mean())
+      assert row['coverage'] >= share
+      assert row['accuracy'] == pytest.approx(np.mean((probs.argmax(1) == labels)[kept]))
+    assert s['all_answered_accuracy'] == pytest.approx(np.mean(probs.argmax(1) == labels))
+
+
 def test_answers_are_uncertain_under_the_threshold():
   assert coverage.answers(PROBS, ['basalt', 'granite'], 0.0) == [
       'basalt', 'granite', 'basalt', 'granite']
