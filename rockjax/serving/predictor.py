@@ -22,7 +22,7 @@ from absl import logging
 
 from rockjax import models, schema
 from rockjax.data import folder
-from rockjax.errors import NoCheckpointError, WorkdirError
+from rockjax.errors import NoCheckpointError
 from rockjax.serving import calibration, section
 from rockjax.training import checkpointing, state as states, steps
 
@@ -154,10 +154,8 @@ def load_predictor(workdir: str, calibrated: bool = False, checkpoint: str = 'be
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, 'checkpoints'), read_only=True)
   try:
     model, state = states.abstract_train_state(config, len(class_names))
-    if checkpoint == 'best':
-      state, loop = ckpt.restore_best(state)
-    else:
-      state, loop = _restore_latest(ckpt, state)
+    restore = ckpt.restore_best if checkpoint == 'best' else ckpt.restore_newest
+    state, loop = restore(state)
   finally:
     ckpt.close()
   variables = states.inference_variables(state)  # the EMA weights when the run kept them
@@ -168,17 +166,6 @@ def load_predictor(workdir: str, calibrated: bool = False, checkpoint: str = 'be
                    checkpoint=('the latest checkpoint' if checkpoint == 'latest'
                                else describe_checkpoint(loop)))
 
-
-def _restore_latest(ckpt: checkpointing.Checkpointer, state):
-  epoch = ckpt.latest_epoch()
-  if epoch is None:
-    raise NoCheckpointError(f'no checkpoint in {ckpt.directory}; train first (--mode=train) '
-                            'with this --workdir')
-  try:
-    return ckpt.restore(epoch, state)
-  except Exception as e:  # TensorStore, JSON and shape errors alike: name the checkpoint
-    raise WorkdirError(f'the latest checkpoint (epoch {epoch}) in {ckpt.directory} cannot be '
-                       f'restored: {str(e)[:200]}') from e
 
 
 def describe_checkpoint(loop: dict) -> str:

@@ -115,14 +115,21 @@ class Checkpointer:
       return target_state.replace(**restored['state']), restored['loop']
 
   def restore_best(self, target_state):
-    epoch = self.best_epoch()
+    return self._restore_named(self.best_epoch(), target_state, 'best')
+
+  def restore_newest(self, target_state):
+    """The newest checkpoint, for reading (eval.checkpoint=latest): one that fails to restore is an
+    error here; restore_latest, which resumes training, falls back and moves it aside."""
+    return self._restore_named(self.latest_epoch(), target_state, 'latest')
+
+  def _restore_named(self, epoch: int | None, target_state, which: str):
     if epoch is None:
-      raise NoCheckpointError(f'no best checkpoint in {self.directory}; train first '
+      raise NoCheckpointError(f'no {which} checkpoint in {self.directory}; train first '
                               '(--mode=train) with this --workdir')
     try:
       return self.restore(epoch, target_state)
     except Exception as e:  # TensorStore, JSON and shape errors alike: name the checkpoint
-      raise WorkdirError(f'the best checkpoint (epoch {epoch}) in {self.directory} cannot be '
+      raise WorkdirError(f'the {which} checkpoint (epoch {epoch}) in {self.directory} cannot be '
                          f'restored: {_short(e)}') from e
 
   def restore_latest(self, target_state):
