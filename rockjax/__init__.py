@@ -8,7 +8,8 @@ from rockjax import environment as _environment
 
 _environment.apply()
 
-API = ('train', 'load', 'evaluate', 'export', 'config', 'decode_folder', 'metrics')  # rockjax.train(...) etc.: rockjax/api.py
+# rockjax.train(...) etc.: rockjax/api.py
+API = ('train', 'load', 'evaluate', 'export', 'config', 'decode_folder', 'metrics')
 
 
 def __getattr__(name: str):

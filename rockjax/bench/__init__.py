@@ -14,12 +14,12 @@ move, this is the one place that follows them, and a script keeps only its own q
 """
 
 from rockjax.bench.timing import latency_ms, machine, median_rates, write_json
-from rockjax.bench.training import (EpochRunner, TrainStep, cache_dir, data_root,
-                                    fresh_predictor, frozen_modules, host_augmenter,
-                                    host_batches, in_memory_dataset, load_dataset, make_runtime,
+from rockjax.bench.training import (EpochRunner, TrainStep, data_root, fresh_predictor,
+                                    frozen_modules, host_augmenter, host_batches,
+                                    in_memory_dataset, load_dataset, make_runtime,
                                     steps_per_epoch, streamed_batches)
 
-__all__ = ['EpochRunner', 'TrainStep', 'cache_dir', 'data_root', 'fresh_predictor',
-           'frozen_modules', 'host_augmenter', 'host_batches', 'in_memory_dataset', 'latency_ms',
-           'load_dataset', 'machine', 'make_runtime', 'median_rates', 'steps_per_epoch',
-           'streamed_batches', 'write_json']
+__all__ = ['EpochRunner', 'TrainStep', 'data_root', 'fresh_predictor', 'frozen_modules',
+           'host_augmenter', 'host_batches', 'in_memory_dataset', 'latency_ms', 'load_dataset',
+           'machine', 'make_runtime', 'median_rates', 'steps_per_epoch', 'streamed_batches',
+           'write_json']

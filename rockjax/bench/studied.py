@@ -19,7 +19,6 @@ depthwise_conv = depthwise.depthwise_conv
 same_padding = depthwise.same_padding  # TensorFlow's 'SAME': (before, after) for a size
 
 # EfficientNet-Lite (rockjax/models/efficientnet.py), for the Keras and PyTorch twins.
-EFFICIENTNET_VARIANTS = efficientnet.VARIANTS  # name -> (width, depth, native size, dropout)
 is_frozen = layers.is_frozen  # (top-level module name, frozen names) -> bool
 
 

@@ -16,10 +16,10 @@ from rockjax.training import feeding, optim, runtime, state as states, steps
 
 load_dataset = datasets.load_dataset  # (config, workdir=None): the data the config names
 data_root = datasets.data_root  # the folder or file the data section reads (generates the set)
-cache_dir = datasets.cache_dir  # where weights, decoded folders and the generated set are kept
 steps_per_epoch = batching.steps_per_epoch  # (examples, global batch)
 frozen_modules = optim.frozen_modules  # config -> the top-level modules init_freeze fixes
 host_augmenter = presets.host_augmenter  # (augment section, size) -> (image, seed) -> image, or None
+make_runtime = runtime.make_runtime  # config -> the devices and mesh it trains on (share one)
 
 
 def _num_params(state) -> int:
@@ -47,11 +47,8 @@ class TrainStep:
     size, batch = config.data.image_size, config.batch_size
     devices = jax.local_devices()[:1]
     self.mesh = steps.make_mesh(devices)
-    model = models.create_model(config.model, num_classes, bn_axis_name=steps.AXIS,
-                                frozen=optim.frozen_modules(config))
     schedule = optim.learning_rate_schedule(config, 100)
-    state = states.create_train_state(model, optim.create_optimizer(config, schedule),
-                                      jax.random.PRNGKey(seed), size)
+    _, state = states.initial_train_state(config, num_classes, schedule, steps.AXIS, seed)
     self.num_params = _num_params(state)
     self.state = steps.replicate(state, self.mesh)
     options = feeding.step_options(config, schedule, num_classes)
@@ -102,10 +99,8 @@ class EpochRunner:
                                                     config.batch_size)
     self.images = self.steps_per_epoch * config.batch_size  # per run()
     schedule = optim.learning_rate_schedule(config, self.steps_per_epoch)
-    model = models.create_model(config.model, len(dataset.class_names), bn_axis_name=steps.AXIS,
-                                frozen=optim.frozen_modules(config))
-    initial = states.create_train_state(model, optim.create_optimizer(config, schedule),
-                                        jax.random.PRNGKey(seed), config.data.image_size)
+    _, initial = states.initial_train_state(config, len(dataset.class_names), schedule,
+                                            steps.AXIS, seed)
     self.num_params = _num_params(initial)
     self.state = steps.replicate(initial, self.rt.mesh)
     self.feed = feeding.make_feed(config, self.rt, dataset, schedule)
@@ -122,28 +117,20 @@ class EpochRunner:
     jax.block_until_ready(metrics)
 
 
-def make_runtime(config) -> runtime.Runtime:
-  """The devices and mesh the config trains on (share one between EpochRunners)."""
-  return runtime.make_runtime(config)
-
-
 def host_batches(config, image_set, epoch: int = 1, threads: int | None = None):
   """The host input pipeline alone (tf.data, with the config's augmentation when
   augment.where=host), one epoch of batches of `image_set` (in memory)."""
   from rockjax.data import pipeline
-  augmenter = (presets.host_augmenter(config.augment, config.data.image_size)
-               if config.augment.where == 'host' else None)
   return pipeline.train_batches(image_set.images, image_set.labels,
                                 global_batch=config.batch_size, num_devices=1, seed=config.seed,
-                                epoch=epoch, augmenter=augmenter,
+                                epoch=epoch, augmenter=feeding.configured_host_augmenter(config),
                                 threads=config.data.host_threads if threads is None else threads)
 
 
 def streamed_batches(config, streamed_set, epoch: int = 1, augment: bool = True):
   """The streaming input pipeline alone (data.in_memory=false): one epoch of batches."""
   from rockjax.data import streaming
-  augmenter = (presets.host_augmenter(config.augment, config.data.image_size)
-               if augment and config.augment.where == 'host' else None)
+  augmenter = feeding.configured_host_augmenter(config) if augment else None
   return streaming.train_batches(streamed_set, global_batch=config.batch_size, num_devices=1,
                                  seed=config.seed, epoch=epoch, augmenter=augmenter,
                                  shuffle_buffer=config.data.shuffle_buffer,

@@ -74,14 +74,20 @@ def _padded(x: jnp.ndarray, kh: int, kw: int, stride: int):
   return xp, -(-h // stride), -(-w // stride)
 
 
-def _shifted_forward(x, kernel, stride: int):
+def _weighted_taps(xp, kernel, stride: int, out_h: int, out_w: int):
+  """The sum over the kernel's taps of each strided slice of `xp` times its tap: a 'valid'
+  depthwise correlation of the already padded input."""
   kh, kw = kernel.shape[:2]
-  xp, out_h, out_w = _padded(x, kh, kw, stride)
   y = None
   for t, tap in enumerate(_taps(xp, kh, kw, stride, out_h, out_w)):
     tap = tap * kernel[t // kw, t % kw, 0]
     y = tap if y is None else y + tap
   return y
+
+
+def _shifted_forward(x, kernel, stride: int):
+  xp, out_h, out_w = _padded(x, *kernel.shape[:2], stride)
+  return _weighted_taps(xp, kernel, stride, out_h, out_w)
 
 
 # The kernel gradient sums, for each tap, the input slice times the output gradient over the
@@ -151,12 +157,7 @@ def _input_gradient(x, kernel, dy, stride: int):
   after_w = w + kw - 1 - before_w - ((out_w - 1) * stride + 1)
   dilated = lax.pad(dy, jnp.zeros((), dy.dtype), ((0, 0, 0), (before_h, after_h, stride - 1),
                                                    (before_w, after_w, stride - 1), (0, 0, 0)))
-  flipped = kernel[::-1, ::-1]
-  dx = None
-  for t, tap in enumerate(_taps(dilated, kh, kw, 1, h, w)):
-    tap = tap * flipped[t // kw, t % kw, 0]
-    dx = tap if dx is None else dx + tap
-  return dx
+  return _weighted_taps(dilated, kernel[::-1, ::-1], 1, h, w)
 
 
 def _shifted_bwd(stride: int, residuals, dy):

@@ -180,8 +180,7 @@ def evaluate_workdir(workdir: str, eval_config) -> dict:
                 split='folder' if eval_config.dir else eval_config.split,
                 data=eval_config.dir or (TEST_DATA if eval_config.split == 'test' else
                                          'saved validation split'),
-                test_time_flip=bool(predictor.config.test_time_flip),
-                test_time_rotate=bool(predictor.config.test_time_rotate))
+                **predictor.test_time_settings)
   out = output_dir(workdir, eval_config)
   report['calibration'] = calibration.measure(
       image_set.labels, probabilities, fit=not eval_config.dir and eval_config.split == 'val')
@@ -221,8 +220,7 @@ def _fold_predictions(workdir: str, eval_config):
 def _fold_row(fold_dir, predictor, image_set, probs) -> dict:
   return dict(fold=os.path.basename(fold_dir), checkpoint_epoch=predictor.epoch,
               accuracy=float(np.mean(probs.argmax(-1) == image_set.labels)),
-              num_examples=len(image_set), test_time_flip=bool(predictor.config.test_time_flip),
-              test_time_rotate=bool(predictor.config.test_time_rotate))
+              num_examples=len(image_set), **predictor.test_time_settings)
 
 
 def evaluate_kfold(workdir: str, eval_config) -> dict:

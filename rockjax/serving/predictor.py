@@ -89,6 +89,12 @@ class Predictor:
     return dataclasses.replace(self, config=config)
 
   @property
+  def test_time_settings(self) -> dict:
+    """The test-time views as the reports record them."""
+    return dict(test_time_flip=bool(self.config.test_time_flip),
+                test_time_rotate=bool(self.config.test_time_rotate))
+
+  @property
   def test_time_views(self) -> str:
     """The test-time views averaged, in words ('' for the image alone)."""
     flip, rotate = bool(self.config.test_time_flip), bool(self.config.test_time_rotate)
@@ -165,7 +171,6 @@ def load_predictor(workdir: str, calibrated: bool = False, checkpoint: str = 'be
                    epoch=epoch, temperature=temperature or 1.0,
                    checkpoint=('the latest checkpoint' if checkpoint == 'latest'
                                else describe_checkpoint(loop)))
-
 
 
 def describe_checkpoint(loop: dict) -> str:

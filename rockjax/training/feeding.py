@@ -65,6 +65,12 @@ def make_feed(config, rt: runtime.Runtime, dataset, schedule):
   return feed(config, rt, dataset, schedule)
 
 
+def configured_host_augmenter(config):
+  """The preset's host augmenter when augment.where=host (tf.data applies it), else None."""
+  return (presets.host_augmenter(config.augment, config.data.image_size)
+          if config.augment.where == 'host' else None)
+
+
 def host_pipeline(config):
   """rockjax/data/pipeline.py (which imports TensorFlow) for data.where=host, else None; a
   ConfigError when TensorFlow cannot be imported. Called before a workdir is claimed."""
@@ -122,8 +128,7 @@ class HostFeed:
     self._pipeline = host_pipeline(config)
     self.config, self.rt, self.dataset = config, rt, dataset
     self.k = config.steps_per_dispatch
-    self.augmenter = (presets.host_augmenter(config.augment, config.data.image_size)
-                      if config.augment.where == 'host' else None)
+    self.augmenter = configured_host_augmenter(config)
     options = step_options(config, schedule, len(dataset.class_names), dataset.train.labels)
     self.p_train = steps.build_train_step(rt.pmap_devices, steps_per_call=self.k, **options)
     self.p_eval = steps.build_eval_step(rt.pmap_devices, test_time_flip=config.test_time_flip,

@@ -17,7 +17,6 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from rockjax import models
 from rockjax.data import batching, dataset as datasets, sources, synthetic
 from rockjax.errors import ConfigError, NonFiniteLossError
 from rockjax.training import (adapt, checkpointing, faults, features, feeding, finetune, history,
@@ -160,12 +159,8 @@ def initialise(config, workdir: str, rt: runtime.Runtime, dataset: datasets.Data
     raise ConfigError(f'config.batch_size: {config.batch_size} exceeds the '
                       f'{len(dataset.train)} training images; lower it (or set '
                       'adapt_to_data=True to shrink it to fit)')
-  model = models.create_model(config.model, len(dataset.class_names), bn_axis_name=steps.AXIS,
-                              frozen=optim.frozen_modules(config))
   schedule = optim.learning_rate_schedule(config, spe)
-  state = states.create_train_state(model, optim.create_optimizer(config, schedule),
-                                    jax.random.PRNGKey(config.seed), config.data.image_size,
-                                    ema=config.ema_decay > 0)
+  model, state = states.initial_train_state(config, len(dataset.class_names), schedule, steps.AXIS)
   num_params = sum(x.size for x in jax.tree.leaves(state.params))
   logging.info('%s: %s parameters (+%s BatchNorm statistics) on %d %s device(s) x %d process(es); '
                'global batch %d, %d steps per epoch.', config.model.name, f'{num_params:,}',

@@ -46,6 +46,19 @@ def create_train_state(model, tx: optax.GradientTransformation, rng: jax.Array,
   return state
 
 
+def initial_train_state(config, num_classes: int, schedule, bn_axis_name: str | None,
+                        seed: int | None = None):
+  """(model, initial train state) of a config as training starts it: the network with the modules
+  init_freeze names kept fixed, the optimiser on `schedule`, parameters from `seed` (config.seed by
+  default), and the EMA copies when config.ema_decay > 0."""
+  model = models.create_model(config.model, num_classes, bn_axis_name=bn_axis_name,
+                              frozen=optim.frozen_modules(config))
+  state = create_train_state(model, optim.create_optimizer(config, schedule),
+                             jax.random.PRNGKey(config.seed if seed is None else seed),
+                             config.data.image_size, ema=config.ema_decay > 0)
+  return model, state
+
+
 def abstract_train_state(config, num_classes: int):
   """(model, the train state's shapes and dtypes) of a run's config, without computing anything:
   the structure a checkpoint is restored into."""
