@@ -3,7 +3,7 @@ assembles their defaults and `validate()` runs their validators.
 
 | section | defaults and validator |
 |---|---|
-| top level: the run, optimiser, schedule, fine-tuning, cached features | rockjax/training/section.py |
+| top level: the run, optimiser, schedule, fine-tuning, cached features, label screen | rockjax/training/section.py |
 | `model` (shared fields, then each registered network's own) | rockjax/models/section.py |
 | `data` | rockjax/data/section.py |
 | `augment` | rockjax/augment/section.py |

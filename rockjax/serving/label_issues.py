@@ -135,7 +135,15 @@ def write(out: str, image_set, probabilities: np.ndarray, class_names: list[str]
           method: str = 'prune_by_noise_rate') -> dict:
   """label_issues.csv and label_issues.png in `out`; returns the summary for the eval report."""
   issues = find(image_set.labels, probabilities, method)
-  fileio.write_csv(os.path.join(out, 'label_issues.csv'), COLUMNS, (
+  write_issues(out, 'label_issues', image_set, issues, class_names, folds, num_shown)
+  return summary(issues, class_names, len(image_set), method)
+
+
+def write_issues(out: str, stem: str, image_set, issues: list[dict], class_names: list[str],
+                 folds: np.ndarray | None = None, num_shown: int = 48) -> None:
+  """`<stem>.csv` (every issue, in rank order) and `<stem>.png` (the first `num_shown`, each with
+  its file name, given and suggested class) in `out`."""
+  fileio.write_csv(os.path.join(out, f'{stem}.csv'), COLUMNS, (
       [image_set.paths[r['index']], class_names[r['given']], class_names[r['suggested']],
        f'{r["p_given"]:.4f}', f'{r["p_suggested"]:.4f}', f'{r["margin"]:.4f}',
        f'{r["threshold_suggested"]:.4f}', '' if folds is None else int(folds[r['index']])]
@@ -150,6 +158,5 @@ def write(out: str, image_set, probabilities: np.ndarray, class_names: list[str]
               f'{100 * r["p_suggested"]:.0f}%' for r in shown]  # given -> suggested
     plots.image_grid([cells[k:k + per_row] for k in range(0, len(cells), per_row)],
                      [f'#{k + 1}' for k in range(0, len(cells), per_row)],
-                     os.path.join(out, 'label_issues.png'), cell_inches=2.0,
+                     os.path.join(out, f'{stem}.png'), cell_inches=2.0,
                      titles=[titles[k:k + per_row] for k in range(0, len(titles), per_row)])
-  return summary(issues, class_names, len(image_set), method)

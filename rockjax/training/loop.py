@@ -20,7 +20,7 @@ from absl import logging
 from rockjax.data import batching, dataset as datasets, sources, synthetic
 from rockjax.errors import ConfigError, NonFiniteLossError
 from rockjax.training import (adapt, checkpointing, faults, features, feeding, finetune, history,
-                              monitoring, optim, runtime, state as states, steps,
+                              monitoring, optim, runtime, screening, state as states, steps,
                               workdir as workdirs)
 
 
@@ -80,7 +80,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 
 def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
-  dataset = load_data(config, workdir, rt)
+  dataset = screening.screen(config, load_data(config, workdir, rt), workdir, rt.is_main)
   config = adapt.fit_to_data(config, len(dataset.train) * config.data.repeats, rt.num_devices)
   ctx, state, schedule = initialise(config, workdir, rt, dataset)
   state, loop = restore_or_start(ctx, state)

@@ -12,6 +12,7 @@ import ml_collections
 from rockjax import models
 from rockjax.augment import presets
 from rockjax.checks import check, choice, fraction, positive
+from rockjax.serving import label_issues
 from rockjax.training import optim
 
 
@@ -45,6 +46,19 @@ def defaults() -> dict:
       enabled=False,  # True: the head alone trains, on cached features (configs/pretrained_features.py)
       passes=1,  # versions of each training image: 1 = as decoded; more = augmented (device preset)
       batch_size=32,  # images per call when computing features (memory grows with it)
+  ))
+  # Screening the training labels (rockjax/training/screening.py): before training, each training
+  # photo is scored by a model that never saw its label (frozen ImageNet features, a linear head
+  # cross-fitted over parts of the training split), and the likeliest label issues are left out.
+  c['label_screen'] = ml_collections.ConfigDict(dict(
+      drop_fraction=0.0,  # at most this share of the training photos left out; 0: no screening
+      network='EfficientNetLite0',  # whose ImageNet features score the photos
+      image_size=320,  # pixels a side the photos are read at, from their files, for the screen
+      folds=5,  # parts of the training split; each part is scored by a head fitted on the rest
+      l2=1e-3,  # the head's L2 penalty (on standardised features)
+      steps=500,  # L-BFGS iterations per head
+      batch_size=64,  # photos per call of the network (each with its mirror image)
+      method='prune_by_noise_rate',  # how issues are flagged (serving/label_issues.py)
   ))
   return c
 
@@ -92,6 +106,7 @@ def validate(config) -> None:
   choice(config, 'schedule', optim.SCHEDULES)
   _validate_start(config)
   _validate_features(config)
+  _validate_label_screen(config)
 
 
 def _validate_start(config) -> None:
@@ -131,3 +146,19 @@ def _validate_features(config) -> None:
           f'{f.passes} passes augment the training images with augment.preset\'s device version; '
           f'{config.augment.preset!r} has none that changes the images (device presets: '
           f'{presets.DEVICE_PRESETS})')
+
+
+def _validate_label_screen(config) -> None:
+  s = config.label_screen
+  fraction(config, 'label_screen.drop_fraction', True, False, ' (0: no screening)')
+  for key in ('image_size', 'steps', 'batch_size'):
+    positive(config, f'label_screen.{key}')
+  positive(config, 'label_screen.l2', allow_zero=True)
+  check(s.folds >= 2, 'label_screen.folds', f'must be >= 2, got {s.folds!r}')
+  choice(config, 'label_screen.method', label_issues.METHODS)
+  network = models.registry.get(s.network) if s.network in models.registry.names() else None
+  check(network is not None and 'imagenet' in network.weights, 'label_screen.network',
+        f'{s.network!r} has no ImageNet weights; one of ' + str(tuple(
+            n.name for n in models.registry.networks() if 'imagenet' in n.weights)))
+  check(not s.drop_fraction or not config.data.tfds, 'label_screen.drop_fraction',
+        'screening reads the photos from their files; a TFDS dataset (data.tfds) has none')
