@@ -9,7 +9,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from rockjax import models, schema
+from rockjax import schema
 from rockjax.data import dataset as datasets, dedup, folder
 from rockjax.models import depthwise, efficientnet, layers
 from rockjax.serving import label_issues
@@ -51,10 +51,8 @@ def imagenet_network(name: str, depthwise_impl: str = 'auto', scaling=None):
   weights and ImageNet head, as rockjax loads them (rockjax/pretrained/); `apply(variables,
   uint8 images)` -> logits, jitted. `scaling`: (mean, std) in place of the input scaling."""
   from rockjax import pretrained
-  c = schema.base_config()
-  c.model.name, c.model.pretrained, c.model.depthwise_impl = name, 'imagenet', depthwise_impl
-  variables = pretrained.load(c.model, datasets.cache_dir(c.data))
-  model = models.create_model(c.model, pretrained.IMAGENET_CLASSES)
+  model, variables = pretrained.imagenet_network(
+      name, datasets.cache_dir(schema.base_config().data), depthwise_impl=depthwise_impl)
   if scaling is not None:
     model = model.clone(input_mean=scaling[0], input_std=scaling[1])
   apply = jax.jit(lambda v, x: model.apply(v, x, train=False))

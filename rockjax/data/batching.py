@@ -147,3 +147,14 @@ def stacked_eval_arrays(images: np.ndarray, labels: np.ndarray, **eval_batch_kwa
     stacked = np.stack([b[key] for b in batches], axis=1)  # [devices, batches, per_device, ...]
     out[key] = stacked.reshape((stacked.shape[0], -1) + stacked.shape[3:])
   return out, len(batches)
+
+
+def padded_chunks(array: np.ndarray, size: int) -> Iterator[tuple[np.ndarray, int]]:
+  """`array` cut into chunks of `size` rows, the last one padded with zeros to `size` (so that a
+  jitted function sees one shape): (chunk, how many of its rows are real)."""
+  for start in range(0, len(array), size):
+    chunk = array[start:start + size]
+    n = len(chunk)
+    if n < size:
+      chunk = np.concatenate([chunk, np.zeros((size - n,) + chunk.shape[1:], chunk.dtype)])
+    yield chunk, n

@@ -111,3 +111,11 @@ def load(model_config, cache_dir: str) -> dict:
     logging.info('Converted %s (%s weights of %s) into %s.', path, model_config.pretrained,
                  model_config.name, cached)
   return traverse_util.unflatten_dict({tuple(k.split('/')): v for k, v in flat.items()})
+
+
+def imagenet_network(name: str, cache_dir: str, **model_fields):
+  """(model, variables) of the network `name` with its ImageNet weights and ImageNet head; the
+  model section's defaults otherwise, or `model_fields` (e.g. depthwise_impl='xla')."""
+  model_config = models.section.defaults()
+  model_config.update(dict(model_fields, name=name, pretrained='imagenet'))
+  return models.create_model(model_config, IMAGENET_CLASSES), load(model_config, cache_dir)

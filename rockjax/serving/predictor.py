@@ -21,7 +21,7 @@ import numpy as np
 from absl import logging
 
 from rockjax import models, schema
-from rockjax.data import folder
+from rockjax.data import batching, folder
 from rockjax.errors import NoCheckpointError
 from rockjax.serving import calibration, section
 from rockjax.training import checkpointing, state as states, steps
@@ -68,14 +68,8 @@ class Predictor:
       return np.zeros((0, len(self.class_names)), np.float32)
     if len(images) <= batch_size:  # the latency path: one call, no copies
       return np.asarray(self._probabilities(images))
-    out = []
-    for start in range(0, len(images), batch_size):
-      chunk = images[start:start + batch_size]
-      n = len(chunk)
-      if n < batch_size:
-        chunk = np.concatenate([chunk, np.zeros((batch_size - n,) + expected, chunk.dtype)])
-      out.append(np.asarray(self._probabilities(chunk))[:n])
-    return np.concatenate(out)
+    return np.concatenate([np.asarray(self._probabilities(chunk))[:n]
+                           for chunk, n in batching.padded_chunks(images, batch_size)])
 
   def with_test_time_views(self, flip: bool | None = None,
                            rotate: bool | None = None) -> 'Predictor':

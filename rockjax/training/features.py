@@ -31,6 +31,7 @@ from absl import logging
 
 from rockjax import fileio, models
 from rockjax.augment import presets
+from rockjax.data import batching
 from rockjax.errors import ConfigError
 from rockjax.training import feeding, runtime, state as states
 
@@ -115,13 +116,9 @@ class FeatureFeed:
     """Features of `images` in batches of features.batch_size (the last one padded: one shape)."""
     forward, batch = self._forward(pass_index > 0), self.config.features.batch_size
     key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), pass_index)
-    out = []
-    for i in range(0, len(images), batch):
-      chunk = images[i:i + batch]
-      padded = np.concatenate([chunk, np.zeros((batch - len(chunk),) + chunk.shape[1:],
-                                               chunk.dtype)]) if len(chunk) < batch else chunk
-      out.append(np.asarray(forward(variables, padded, jax.random.fold_in(key, i)))[:len(chunk)])
-    return np.concatenate(out)
+    return np.concatenate([
+        np.asarray(forward(variables, chunk, jax.random.fold_in(key, i * batch)))[:n]
+        for i, (chunk, n) in enumerate(batching.padded_chunks(images, batch))])
 
   def _features(self, variables, backbone: str, image_set, split: str, pass_index: int):
     key = cache_key(self.config, backbone, image_set.paths, split, pass_index)

@@ -33,8 +33,8 @@ import numpy as np
 import optax
 from absl import logging
 
-from rockjax import fileio, models, pretrained, schema
-from rockjax.data import dataset as datasets, imageio
+from rockjax import fileio, pretrained
+from rockjax.data import batching, dataset as datasets, imageio
 from rockjax.errors import ConfigError, DataError
 from rockjax.serving import label_issues
 
@@ -118,10 +118,7 @@ def photo_features(config, train) -> np.ndarray:
     raise ConfigError('config.label_screen: screening reads the photos from their files, and '
                       f'this training set has none ({train.root!r} is not a folder); set '
                       'label_screen.drop_fraction=0')
-  model_config = schema.base_config().model
-  model_config.name, model_config.pretrained = s.network, 'imagenet'
-  variables = pretrained.load(model_config, datasets.cache_dir(d))
-  model = models.create_model(model_config, pretrained.IMAGENET_CLASSES)
+  model, variables = pretrained.imagenet_network(s.network, datasets.cache_dir(d))
   forward = jax.jit(lambda v, x: model.apply(v, x, train=False, features=True))
 
   def read(path):
@@ -132,13 +129,11 @@ def photo_features(config, train) -> np.ndarray:
       raise DataError(f'label_screen: cannot read {path!r} again ({e})') from e
   out, batch = [], s.batch_size
   with concurrent.futures.ThreadPoolExecutor(d.read_workers or os.cpu_count()) as pool:
-    for i in range(0, len(train), batch):
-      images = np.stack(list(pool.map(read, train.paths[i:i + batch])))
-      n = len(images)
-      both = np.concatenate([images, images[:, :, ::-1]])  # each photo and its mirror image
-      both = np.pad(both, ((0, 2 * batch - 2 * n), (0, 0), (0, 0), (0, 0)))  # one shape
-      f = np.asarray(forward(variables, both))
-      out.append((f[:n] + f[n:2 * n]) / 2)
+    for start in range(0, len(train), batch):
+      images = np.stack(list(pool.map(read, train.paths[start:start + batch])))
+      images, n = next(batching.padded_chunks(images, batch))  # one shape for every call
+      f = np.asarray(forward(variables, np.concatenate([images, images[:, :, ::-1]])))
+      out.append((f[:n] + f[batch:batch + n]) / 2)  # each photo's with its mirror image's
   return np.concatenate(out)
 
 

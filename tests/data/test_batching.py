@@ -104,3 +104,13 @@ def test_balanced_epochs_draw_every_class_equally_often():
   assert not np.array_equal(idx, batching.balanced_indices(labels, 0, 4, 2000))
   order = batching.epoch_order(100, 0, 3, 10, balanced_labels=labels)
   assert len(order) == 100 and np.mean(labels[order % 100] == 1) > 0.3
+
+
+def test_padded_chunks_cut_and_pad_the_last_one():
+  array = np.arange(10 * 2).reshape(10, 2).astype(np.float32)
+  chunks = list(batching.padded_chunks(array, 4))
+  assert [n for _, n in chunks] == [4, 4, 2]
+  assert all(c.shape == (4, 2) and c.dtype == np.float32 for c, _ in chunks)
+  np.testing.assert_array_equal(np.concatenate([c[:n] for c, n in chunks]), array)
+  np.testing.assert_array_equal(chunks[-1][0][2:], 0)
+  assert list(batching.padded_chunks(array[:0], 4)) == []
