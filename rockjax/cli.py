@@ -7,10 +7,8 @@ names to them.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import signal
 import sys
 
 from absl import flags, logging
@@ -100,23 +98,6 @@ def run_script(fn, *args) -> int:
     return user_error_status(e)
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-  """SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread, as Ctrl-C does, so both
-  unwind the same way: pending checkpoint saves finish and the workdir lock is released."""
-  def handler(signum, frame):
-    raise Terminated()
-  try:
-    previous = signal.signal(signal.SIGTERM, handler)
-  except ValueError:  # not the main thread: leave signals alone
-    yield
-    return
-  try:
-    yield
-  finally:
-    signal.signal(signal.SIGTERM, previous)
-
-
 def interrupted_status(e: BaseException) -> int:
   """Ctrl-C or SIGTERM as one line on stderr (no traceback); 130 or 143, as shells report them."""
   if isinstance(e, Interrupted):
@@ -133,7 +114,8 @@ def run_mode(name: str, mode_fn, config, workdir: str, inputs: list[str]) -> int
   143); anything else is a bug."""
   logs.quiet_libraries()
   try:
-    with sigterm_as_interrupt():
+    from rockjax.training import faults
+    with faults.signals_as_interrupts():
       schema.validate(config)
       from rockjax.training import runtime
       runtime.maybe_initialize(config)

@@ -11,12 +11,47 @@ import contextlib
 import errno
 import os
 import shutil
+import signal
 
 from rockjax.errors import Interrupted, Terminated, WorkdirError
 
 INTERRUPT_STATUS = 130  # 128 + SIGINT, as shells report it
 TERMINATE_STATUS = 143  # 128 + SIGTERM
 DISK_FULL_MARKERS = ('No space left on device', 'RESOURCE_EXHAUSTED', 'Disk quota exceeded')
+
+
+# Ctrl-C / SIGTERM exceptions raised by our handlers and not yet caught. Python drops an exception
+# raised inside a garbage-collection callback (JAX registers some), and a signal handled there would
+# be lost: the training loop re-raises what is left here (`raise_pending_signal`).
+_pending: list[type[KeyboardInterrupt]] = []
+
+
+@contextlib.contextmanager
+def signals_as_interrupts():
+  """Ctrl-C raises KeyboardInterrupt and SIGTERM `Terminated` (a KeyboardInterrupt) in the main
+  thread, so both unwind the same way (pending checkpoint saves finish, the workdir lock is
+  released), and neither is lost when a callback swallows its exception."""
+  def handler(signum, frame):
+    exc_type = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+    _pending.append(exc_type)
+    raise exc_type()
+  try:
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+  except ValueError:  # not the main thread: leave signals alone
+    yield
+    return
+  try:
+    yield
+  finally:
+    for s, h in previous.items():
+      signal.signal(s, h)
+    _pending.clear()
+
+
+def raise_pending_signal() -> None:
+  """Raises the Ctrl-C or SIGTERM whose exception was swallowed where it was first raised."""
+  if _pending:
+    raise _pending.pop()()
 
 
 def saved_epochs(workdir: str) -> list[int]:
@@ -53,6 +88,7 @@ def one_line(workdir: str, loop):
   try:
     yield
   except KeyboardInterrupt as e:
+    _pending.clear()  # caught here: nothing left to re-raise
     status = TERMINATE_STATUS if isinstance(e, Terminated) else INTERRUPT_STATUS
     what = 'terminated (SIGTERM)' if status == TERMINATE_STATUS else 'interrupted'
     raise Interrupted(f'{what} during epoch {loop.epoch + 1}; {resume_point(workdir)}; rerun the '

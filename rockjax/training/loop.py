@@ -210,6 +210,7 @@ def run_epoch(ctx: Context, feed, state, epoch: int, first: bool):
   dispatches, done = [], 0
   bar = monitoring.ProgressBar(ctx.steps_per_epoch, epoch, config.num_epochs)
   for state, metrics in feed.train(state, epoch):
+    faults.raise_pending_signal()  # a Ctrl-C or SIGTERM that a callback swallowed
     dispatches.append(metrics)
     before, done = done, done + int(np.size(metrics['count']))
     bar.update(done)
