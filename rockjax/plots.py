@@ -7,6 +7,7 @@ headless (Agg), so plots work in CI and over SSH.
 from __future__ import annotations
 
 import os
+import textwrap
 
 import matplotlib
 
@@ -164,6 +165,15 @@ def accuracy_coverage(curve: dict, marks: list[dict], path: str, title: str = ''
   return _save(fig, path)
 
 
+def panel_title(name: str, width: int = 40, max_lines: int = 3) -> str:
+  """A run's name wrapped to a small panel's width, whole up to `max_lines` lines."""
+  lines = textwrap.wrap(name, width) or ['']
+  if len(lines) > max_lines:
+    lines = lines[:max_lines]
+    lines[-1] = lines[-1][:width - 3].rstrip() + '...'
+  return '\n'.join(lines)
+
+
 def curves_grid(curves: dict[str, list[tuple[int, float]]], path: str,
                 ylabel: str = 'val accuracy (%)', columns: int = 4) -> str:
   """Small multiples: one panel per run, its curve in colour over every other run's in light grey,
@@ -173,8 +183,11 @@ def curves_grid(curves: dict[str, list[tuple[int, float]]], path: str,
     raise ValueError('no curve to draw')
   rows = -(-len(names) // columns)
   cols = min(columns, len(names))
-  fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 1.9 * rows + 0.4), sharex=True,
-                           sharey=True, squeeze=False)
+  titles = {n: panel_title(n) for n in names}
+  title_lines = max(t.count('\n') + 2 for t in titles.values())  # with the 'final' line
+  height = (1.6 + 0.13 * title_lines) * rows + 0.4
+  fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, height), sharex=True, sharey=True,
+                           squeeze=False)
   for k, ax in enumerate(axes.flat):
     if k >= len(names):
       ax.axis('off')
@@ -188,7 +201,7 @@ def curves_grid(curves: dict[str, list[tuple[int, float]]], path: str,
       ax.plot(xs, ys, color='0.85', linewidth=0.8)
     xs, ys = zip(*curves[names[k]])
     ax.plot(xs, ys, color='C0', linewidth=1.6)
-    ax.set_title(f'{names[k][:38]}\nfinal {ys[-1]:.1f}', fontsize=7)
+    ax.set_title(f'{titles[names[k]]}\nfinal {ys[-1]:.1f}', fontsize=7)
     ax.grid(alpha=0.3)
     ax.tick_params(labelsize=6)
   for ax in axes[-1]:

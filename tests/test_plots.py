@@ -29,3 +29,13 @@ def test_small_multiples_draw_one_panel_per_run(tmp_path):
   import pytest
   with pytest.raises(ValueError, match='no curve'):
     plots.curves_grid({'a': []}, str(tmp_path / 'none.png'))
+
+
+def test_panel_titles_wrap_long_run_names_whole():
+  name = '32 px recipe, reduce-on-plateau instead of warmup + cosine'
+  title = plots.panel_title(name, width=40)
+  assert title.replace('\n', ' ') == name  # every word kept, over two lines
+  assert max(len(line) for line in title.split('\n')) <= 40 and title.count('\n') == 1
+  long = plots.panel_title('word ' * 60, width=20, max_lines=3)
+  assert long.count('\n') == 2 and long.endswith('...') and len(long.split('\n')[-1]) <= 20
+  assert plots.panel_title('short') == 'short'
