@@ -2,7 +2,9 @@
 # The ablation study of docs/ablations.md on any class-per-folder photo set, k-fold cross-validated.
 #   scripts/ablation_study.sh /path/to/photos runs/study [K]
 # Each row is one sweep run (skipped when finished, resumed when interrupted); tables and curves go
-# to <out>/<study>/summary.md, summary.csv and val_accuracy.png. Rows are ordered by how much they
+# to <out>/<study>/summary.md, summary.csv and val_accuracy.png, and the whole study's table and
+# small-multiple curves to <out>/ablations_table.md and ablations_curves.png (the last step, below;
+# docs/ablations.md holds them for rock7). Rows are ordered by how much they
 # tell per CPU hour: on 2 CPU cores a 32 px row takes ~16 minutes for 2,000 photos, a 64 px row ~29.
 # configs/rocks.py is 96 px since the study's image-size rows; the recipe's parts were ablated at 32 px
 # (the cheaper proxy), one change at a time from the 32 px recipe, all on that run's folds.
@@ -56,3 +58,32 @@ rocks "${same[@]}" --root="$out/rocks_image_size_large" --sweep=data.image_size=
 rocks32 --root="$out/rocks32_dropout" --sweep=model.dropout=0.2
 rocks32 --root="$out/rocks32_weight_decay" --sweep=weight_decay=0.05
 rocks32 --root="$out/rocks32_label_smoothing" --sweep=label_smoothing=0.1
+# The table and the small-multiple curves of every row (rows already finished are skipped above, so
+# rerunning this script on a finished study only redraws them): <out>/ablations_table.md and
+# <out>/ablations_curves.png, the rows labelled and ordered as in docs/ablations.md.
+r32="$out/rocks32_"
+python scripts/ablation_report.py --out="$out/ablations" \
+  "reference recipe at its full budget (configs/residual.py), same folds=$out/reference_same_folds/model.dropout-0.2" \
+  "reference recipe at its full budget, its own folds=$out/reference/model.dropout-0.2" \
+  "start: rocks regularised (dropout 0.2, wd 0.05, ls 0.1), 32 px=$out/rocks32/data.image_size-32" \
+  "start, with flip_bright instead of strong=$out/rocks32_augment/augment.preset-flip_bright" \
+  "32 px recipe: no dropout, wd, ls (base of the rows below)=$base" \
+  "the recipe at 64 px=$out/rocks_image_size/data.image_size-64" \
+  "recommended: configs/rocks.py (the recipe at 96 px)=$out/rocks_image_size/data.image_size-96" \
+  "the recipe at 128 px=$out/rocks_image_size_large/data.image_size-128" \
+  "32 px recipe, 80 epochs=${r32}epochs/num_epochs-80" \
+  "32 px recipe, reduce-on-plateau instead of warmup + cosine=${r32}schedule/schedule-plateau" \
+  "32 px recipe, + EMA 0.99 + test-time flips=${r32}ema_flip/ema_decay-0.99_test_time_flip-True" \
+  "32 px recipe, flip_bright (reference preset) instead of strong=${r32}light_augment/augment.preset-flip_bright" \
+  "32 px recipe, flip (reference preset) instead of strong=${r32}reference_augment/augment.preset-flip" \
+  "32 px recipe, crop (reference preset) instead of strong=${r32}reference_augment/augment.preset-crop" \
+  "32 px recipe, without the random resized crop=${r32}no_crop/augment.crop_min_scale-1.0" \
+  "32 px recipe, without 90-degree rotations=${r32}no_rotate/augment.rotate90-False" \
+  "32 px recipe, without colour jitter=${r32}no_colour/augment.colour_jitter-0.0" \
+  "32 px recipe, + mixup 0.2 / CutMix 1.0=${r32}mix/augment.mixup_alpha-0.2_augment.cutmix_alpha-1.0" \
+  "32 px recipe, + dropout 0.2=${r32}dropout/model.dropout-0.2" \
+  "32 px recipe, + weight decay 0.05=${r32}weight_decay/weight_decay-0.05" \
+  "32 px recipe, + label smoothing 0.1=${r32}label_smoothing/label_smoothing-0.1" \
+  "32 px recipe, ReLU-before-BN blocks (reference order)=${r32}block_order/model.block_order-relu_bn" \
+  "32 px recipe, 3 convs per stage (deeper)=${r32}depth/model.convs_per_stage-3" \
+  "32 px recipe, widths 32-64-128-256 (wider)=${r32}width/model.widths-32x64x128x256"
