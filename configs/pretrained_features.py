@@ -7,8 +7,9 @@ Every photo goes through EfficientNet-Lite0 once, at 320 px (the backbone's cost
 the input can be larger than the fine-tuning recipe's), and its 1,280 pooled features are kept in
 <workdir>/features/; the head (dropout 0.2, then the linear classifier) then trains on them for 30
 epochs in seconds (Adam at 1e-3, warmup and cosine decay, label smoothing 0.1). The saved checkpoint
-is the whole network, so eval, predict and export work as for any run. Test-time flips are not
-computed from cached features (turn them on at eval: --config.eval.test_time_flip=on).
+is the whole network, so eval, predict and export work as for any run. Test-time flips, as in
+configs/pretrained.py: each validation photo's mirror image has its features cached too, and the
+head's probabilities on the two are averaged, as eval, predict and export average the network's.
 `--config.features.passes=3 --config.augment.preset=flip` adds two flipped versions of every
 training photo (one more backbone pass each).
 
@@ -26,7 +27,6 @@ def get_config():
   c.features.enabled = True
   c.features.passes = 1
   c.init_freeze = ''  # everything but the head is fixed (implied by features.enabled)
-  c.test_time_flip = False
   c.num_epochs = 30
   c.batch_size = 64
   c.data.image_size = 320

@@ -4,7 +4,10 @@ features are computed once, and only the classifier head trains, on those featur
 The features are the network's pooled features (`model.apply(..., features=True)`, in eval mode) of
 the validation images and of `features.passes` versions of the training images: pass 0 is the
 images as decoded, passes 1.. are augmented by the configured preset (augment.preset: its device
-version, whatever augment.where says; seeded by pass). Epoch e trains on pass (e - 1) % passes. Each set is cached in
+version, whatever augment.where says; seeded by pass). Epoch e trains on pass (e - 1) % passes.
+With test_time_flip (and test_time_rotate), the validation images' features are computed in every
+view the network would be scored in (mirrored; turned by quarter turns), and the head's class
+probabilities averaged over the views, as steps.class_log_probs averages the network's. Each set is cached in
 `<workdir>/features/` under a key of the backbone's weights (a digest of every variable but the
 head's), the preprocessing (image size, resampling, aspect, alpha background), the images (their
 paths), the augmentation and the pass, so a resumed run, or a second run with the same workdir,
@@ -26,6 +29,7 @@ import os
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
@@ -73,13 +77,38 @@ def augment_spec(config) -> presets.Spec:
   return presets.spec_from_config(config.augment)
 
 
-def cache_key(config, backbone: str, paths, split: str, pass_index: int) -> str:
+IDENTITY = (0, False)  # a view: (quarter turns, mirrored)
+
+
+def test_time_views(config) -> list[tuple[int, bool]]:
+  """The views steps.class_log_probs scores an image in, as (quarter turns, mirrored): the image
+  alone, with its mirror image (test_time_flip), in each of four quarter turns (test_time_rotate)."""
+  turns = range(4) if config.test_time_rotate else range(1)
+  mirrors = (False, True) if config.test_time_flip else (False,)
+  return [(k, m) for k in turns for m in mirrors]
+
+
+def view_of(images, view: tuple[int, bool]):
+  """The images turned by view[0] quarter turns, then mirrored when view[1] (class_log_probs's
+  order)."""
+  turns, mirrored = view
+  if turns:
+    if images.shape[1] != images.shape[2]:
+      raise ValueError(f'test_time_rotate needs square images, got {images.shape[1:3]}')
+    images = jnp.rot90(images, turns, axes=(1, 2))
+  return images[:, :, ::-1] if mirrored else images
+
+
+def cache_key(config, backbone: str, paths, split: str, pass_index: int,
+              view: tuple[int, bool] = IDENTITY) -> str:
   d = config.data
   what = dict(model=config.model.name, backbone=backbone, image_size=d.image_size,
               interpolation=d.interpolation, aspect=d.aspect, alpha_background=d.alpha_background,
               paths=hashlib.sha256('\n'.join(paths).encode()).hexdigest(), split=split,
               pass_index=pass_index, seed=config.seed,
               augment=repr(augment_spec(config)) if pass_index else 'none')
+  if view != IDENTITY:
+    what['view'] = list(view)
   return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -96,32 +125,37 @@ class FeatureFeed:
     self.model, self.folder = model, os.path.join(workdir, FOLDER)
     self.passes = config.features.passes
     self._feed, self._train_passes, self._current, self._compiled = None, {}, None, {}
+    self.views = test_time_views(config)
     head = model.head()
     self.head_apply = lambda variables, features, train, rngs=None, mutable=(): _head_output(
         head, variables, features, train, rngs, mutable)
+    self.views_apply = lambda variables, features, train=False: _views_output(
+        head, variables, features)
 
-  def _forward(self, augmented: bool):
-    """The jitted backbone (after the pass's augmentation): one compiled program each."""
-    if augmented not in self._compiled:
+  def _forward(self, augmented: bool, view: tuple[int, bool]):
+    """The jitted backbone (after the pass's augmentation, in a view): one compiled program each."""
+    if (augmented, view) not in self._compiled:
       model, spec = self.model, augment_spec(self.config) if augmented else None
 
       def forward(variables, images, key):
         if spec is not None:
           images = presets.augment_on_device(key, images, spec)
-        return model.apply(variables, images, train=False, features=True)
-      self._compiled[augmented] = jax.jit(forward)
-    return self._compiled[augmented]
+        return model.apply(variables, view_of(images, view), train=False, features=True)
+      self._compiled[augmented, view] = jax.jit(forward)
+    return self._compiled[augmented, view]
 
-  def _extract(self, variables, images: np.ndarray, pass_index: int) -> np.ndarray:
+  def _extract(self, variables, images: np.ndarray, pass_index: int,
+               view: tuple[int, bool] = IDENTITY) -> np.ndarray:
     """Features of `images` in batches of features.batch_size (the last one padded: one shape)."""
-    forward, batch = self._forward(pass_index > 0), self.config.features.batch_size
+    forward, batch = self._forward(pass_index > 0, view), self.config.features.batch_size
     key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), pass_index)
     return np.concatenate([
         np.asarray(forward(variables, chunk, jax.random.fold_in(key, i * batch)))[:n]
         for i, (chunk, n) in enumerate(batching.padded_chunks(images, batch))])
 
-  def _features(self, variables, backbone: str, image_set, split: str, pass_index: int):
-    key = cache_key(self.config, backbone, image_set.paths, split, pass_index)
+  def _features(self, variables, backbone: str, image_set, split: str, pass_index: int,
+                view: tuple[int, bool] = IDENTITY):
+    key = cache_key(self.config, backbone, image_set.paths, split, pass_index, view)
     path = os.path.join(self.folder, f'{split}-pass{pass_index}-{key}.npz')
     if os.path.exists(path):
       try:
@@ -132,9 +166,10 @@ class FeatureFeed:
       except (OSError, ValueError, KeyError) as e:
         logging.warning('Cached features %s are unreadable (%s); computing them again.', path, e)
     start = time.perf_counter()
-    feats = self._extract(variables, image_set.images, pass_index)
-    logging.info('Features of %d %s images (pass %d) computed in %.1fs.', len(feats), split,
-                 pass_index, time.perf_counter() - start)
+    feats = self._extract(variables, image_set.images, pass_index, view)
+    logging.info('Features of %d %s images (pass %d%s) computed in %.1fs.', len(feats), split,
+                 pass_index, '' if view == IDENTITY else f', view {view}',
+                 time.perf_counter() - start)
     if self.rt.is_main:
       os.makedirs(self.folder, exist_ok=True)
       fileio.write_npz(path, {'features': feats})
@@ -146,12 +181,17 @@ class FeatureFeed:
     variables = jax.device_get(states.inference_variables(state))
     self._variables, self._backbone = variables, backbone_digest(variables)
     train, val = self.dataset.train, self.dataset.val
-    val_features = self._features(variables, self._backbone, val, 'val', 0)
+    # One view: [N, features]; several: [N, views, features], which views_apply scores.
+    val_views = [self._features(variables, self._backbone, val, 'val', 0, view)
+                 for view in self.views]
+    several = len(val_views) > 1
+    val_features = np.stack(val_views, axis=1) if several else val_views[0]
     self._train_passes[0] = self._features(variables, self._backbone, train, 'train', 0)
     features = FeatureSet(Arrays(self._train_passes[0], train.labels),
                           Arrays(val_features, val.labels), self.dataset.class_names)
     self._feed = feeding.DeviceFeed(self.config, self.rt, features, self.schedule,
-                                    apply_fn=self.head_apply)
+                                    apply_fn=self.head_apply,
+                                    eval_apply_fn=self.views_apply if several else None)
     self._current = 0
 
   def train(self, state, epoch: int):
@@ -168,6 +208,16 @@ class FeatureFeed:
   def evaluate(self, state) -> dict:
     self._ensure(state)
     return self._feed.evaluate(state)
+
+
+def _views_output(head, variables, features):
+  """Log class probabilities of features [N, views, D], averaged over the views in probability
+  (steps.class_log_probs's average; normalised, so the eval step's log-softmax keeps them)."""
+  n, views, dim = features.shape
+  logits = head.apply({'params': {models.HEAD: variables['params'][models.HEAD]}},
+                      features.reshape(n * views, dim), train=False)
+  log_p = jax.nn.log_softmax(logits.astype(jnp.float32), -1).reshape(n, views, -1)
+  return jax.nn.logsumexp(log_p, axis=1) - jnp.log(float(views))
 
 
 def _head_output(head, variables, features, train, rngs, mutable):

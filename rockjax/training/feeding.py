@@ -212,9 +212,12 @@ def resident_training_set(train, num_val: int, kfold: int) -> tuple[np.ndarray, 
 
 class DeviceFeed:
   """data.where=device: the data sets resident on the devices; K steps per dispatch. `apply_fn`
-  replaces the model's in the steps (the head alone, on features: rockjax/training/features.py)."""
+  replaces the model's in the steps (the head alone, on features: rockjax/training/features.py);
+  `eval_apply_fn`, in evaluation, scores validation inputs that hold their test-time views already
+  (the head over each view's features), so the eval step adds none."""
 
-  def __init__(self, config, rt: runtime.Runtime, dataset, schedule, apply_fn=None):
+  def __init__(self, config, rt: runtime.Runtime, dataset, schedule, apply_fn=None,
+               eval_apply_fn=None):
     self.config, self.rt, self.dataset = config, rt, dataset
     train, val = dataset.train, dataset.val
     self.local_batch, self.per_device = batching.local_batch_sizes(
@@ -240,10 +243,12 @@ class DeviceFeed:
                                      dataset.train.labels),
                         apply_fn=apply_fn)
     self._compiled = {}
+    views = ({} if eval_apply_fn else
+             dict(test_time_flip=config.test_time_flip, test_time_rotate=config.test_time_rotate))
     self.p_eval = steps.build_eval_step(
-        rt.pmap_devices, feed='resident', num_batches=num_val_batches, per_device=val_arrays['image'].shape[1]
-        // num_val_batches, test_time_flip=config.test_time_flip,
-        test_time_rotate=config.test_time_rotate, apply_fn=apply_fn)
+        rt.pmap_devices, feed='resident', num_batches=num_val_batches,
+        per_device=val_arrays['image'].shape[1] // num_val_batches,
+        apply_fn=eval_apply_fn or apply_fn, **views)
 
   def replace_training_images(self, images: np.ndarray) -> None:
     """New training inputs for the same labels (an augmented pass of cached features)."""

@@ -136,10 +136,6 @@ def _validate_features(config) -> None:
   check(not (config.augment.mixup_alpha or config.augment.cutmix_alpha), 'augment.mixup_alpha',
         'mixup and CutMix blend images, not cached features; set both alphas to 0 with '
         'features.enabled')
-  for views in ('test_time_flip', 'test_time_rotate'):
-    check(not config[views], views,
-          f'is not computed from cached features; turn it off with features.enabled (evaluate '
-          f'with --config.eval.{views}=on later)')
   if f.passes > 1:
     check(config.augment.preset in presets.DEVICE_PRESETS and config.augment.preset != 'none',
           'features.passes',

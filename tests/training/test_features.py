@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from flax import traverse_util
 
-from rockjax import errors
+from rockjax import errors, models
 from rockjax.serving import evaluation, predictor as inference
 from rockjax.training import features, loop
 from helpers import tiny_config
@@ -20,14 +20,18 @@ def flat(tree):
   return {'/'.join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(tree).items()}
 
 
-def test_the_head_trains_on_cached_features_and_the_network_scores_the_same(run, tmp_path):
+@pytest.mark.parametrize('flip,rotate', [(False, False), (True, True)])
+def test_the_head_trains_on_cached_features_and_the_network_scores_the_same(run, tmp_path, flip,
+                                                                              rotate):
   _, source, _ = run
   config = tiny_config(init_from=source, features__enabled=True, num_epochs=4,
-                       learning_rate=3e-2, num_devices=2)
+                       learning_rate=3e-2, num_devices=2, test_time_flip=flip,
+                       test_time_rotate=rotate)
   workdir = str(tmp_path / 'features')
   summary = loop.train_and_evaluate(config, workdir)
   cached = sorted(os.listdir(os.path.join(workdir, features.FOLDER)))
-  assert [name.split('-')[:2] for name in cached] == [['train', 'pass0'], ['val', 'pass0']]
+  views = 8 if rotate else 1  # the validation images in every test-time view: 4 turns x 2 mirrors
+  assert [name.split('-')[:2] for name in cached] == [['train', 'pass0']] + [['val', 'pass0']] * views
   # Only the head moved: every other weight and statistic is the source run's.
   tuned = jax.device_get(inference.load_predictor(workdir).variables)
   start = jax.device_get(inference.load_predictor(source).variables)
@@ -36,9 +40,11 @@ def test_the_head_trains_on_cached_features_and_the_network_scores_the_same(run,
       if not name.startswith('Dense_0'):
         np.testing.assert_array_equal(flat(tuned[collection])[name], value, err_msg=name)
   assert json.load(open(os.path.join(workdir, 'init.json')))['frozen'] == ['all']
-  # The whole network, evaluated from images, scores what the head scored on features.
+  # The whole network, evaluated from images (in the same test-time views), scores what the head
+  # scored on features.
   report = evaluation.evaluate_workdir(workdir, config.eval)
   assert report['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-6)
+  assert (report['test_time_flip'], report['test_time_rotate']) == (flip, rotate)
 
 
 def test_cached_features_are_reused_and_keyed_by_what_changes_them(run, tmp_path, monkeypatch):
@@ -75,8 +81,6 @@ def test_what_the_mode_cannot_do_is_one_config_error(run):
        'freezes every module but the head already'),
       (dict(init_from=source, features__enabled=True, augment__mixup_alpha=0.2),
        'mixup and CutMix blend images'),
-      (dict(init_from=source, features__enabled=True, test_time_flip=True),
-       'not computed from cached features'),
       (dict(init_from=source, features__enabled=True, features__passes=3),
        "3 passes augment .* 'none' has none"),
       (dict(features__passes=0), 'features.passes: must be positive'),
@@ -84,6 +88,31 @@ def test_what_the_mode_cannot_do_is_one_config_error(run):
   for overrides, message in cases:
     with pytest.raises(errors.ConfigError, match=message):
       tiny_config(**overrides)
+
+
+def test_views_are_those_the_eval_step_averages_over():
+  images = np.arange(2 * 4 * 4 * 1, dtype=np.float32).reshape(2, 4, 4, 1)
+  config = tiny_config(test_time_flip=True, test_time_rotate=True)
+  views = features.test_time_views(config)
+  assert len(set(views)) == 8 and features.IDENTITY in views
+  seen = {features.view_of(images, v).tobytes() for v in views}
+  dihedral = {np.rot90(m, k, axes=(1, 2)).tobytes() for m in (images, images[:, :, ::-1])
+              for k in range(4)}
+  assert seen == dihedral  # the 8 symmetries of the square, each once
+  assert features.test_time_views(tiny_config()) == [features.IDENTITY]
+  assert features.test_time_views(tiny_config(test_time_flip=True)) == [(0, False), (0, True)]
+  with pytest.raises(ValueError, match='square'):
+    features.view_of(np.zeros((1, 4, 6, 1)), (1, False))
+
+
+def test_the_head_averages_views_in_probability():
+  head = models.create_model(tiny_config().model, num_classes=3).head()
+  params = head.init(jax.random.PRNGKey(0), np.zeros((1, 5), np.float32), train=False)['params']
+  variables = {'params': params}  # {HEAD: ...}, as in the whole network's
+  feats = np.random.default_rng(0).normal(size=(4, 2, 5)).astype(np.float32)
+  out = features._views_output(head, variables, feats)
+  probs = [jax.nn.softmax(head.apply({'params': params}, feats[:, v], train=False)) for v in (0, 1)]
+  np.testing.assert_allclose(np.exp(out), (probs[0] + probs[1]) / 2, rtol=1e-5, atol=1e-6)
 
 
 def test_the_backbone_digest_ignores_the_head_only():
