@@ -7,11 +7,12 @@ images as decoded, passes 1.. are augmented by the configured preset (augment.pr
 version, whatever augment.where says; seeded by pass). Epoch e trains on pass (e - 1) % passes.
 With test_time_flip (and test_time_rotate), the validation images' features are computed in every
 view the network would be scored in (mirrored; turned by quarter turns), and the head's class
-probabilities averaged over the views, as steps.class_log_probs averages the network's. Each set is cached in
-`<workdir>/features/` under a key of the backbone's weights (a digest of every variable but the
-head's), the preprocessing (image size, resampling, aspect, alpha background), the images (their
-paths), the augmentation and the pass, so a resumed run, or a second run with the same workdir,
-reads them instead of computing them again; anything that would change a feature changes the key.
+probabilities averaged over the views, as steps.class_log_probs averages the network's. Each set is
+cached in `<workdir>/features/` under a key of the backbone's weights (a digest of every variable
+but the head's), the preprocessing (image size, resampling, aspect, alpha background), the images
+(their paths and a digest of their decoded pixels), the augmentation, the pass and the view, so a
+resumed run, or a second run with the same workdir, reads them instead of computing them again;
+anything that would change a feature changes the key.
 
 Training then runs the ordinary steps (rockjax/training/steps.py) of the device-resident feed
 (rockjax/training/feeding.py) with the features in place of the images and the head in place of
@@ -99,12 +100,19 @@ def view_of(images, view: tuple[int, bool]):
   return images[:, :, ::-1] if mirrored else images
 
 
+def pixels_digest(images: np.ndarray) -> str:
+  """SHA-256 of the decoded images, so a photo edited in place (same path) is featurised again."""
+  digest = hashlib.sha256(repr((images.shape, str(images.dtype))).encode())
+  digest.update(np.ascontiguousarray(images).data)
+  return digest.hexdigest()
+
+
 def cache_key(config, backbone: str, paths, split: str, pass_index: int,
-              view: tuple[int, bool] = IDENTITY) -> str:
+              view: tuple[int, bool] = IDENTITY, pixels: str = '') -> str:
   d = config.data
   what = dict(model=config.model.name, backbone=backbone, image_size=d.image_size,
               interpolation=d.interpolation, aspect=d.aspect, alpha_background=d.alpha_background,
-              paths=hashlib.sha256('\n'.join(paths).encode()).hexdigest(), split=split,
+              paths=hashlib.sha256('\n'.join(paths).encode()).hexdigest(), pixels=pixels, split=split,
               pass_index=pass_index, seed=config.seed,
               augment=repr(augment_spec(config)) if pass_index else 'none')
   if view != IDENTITY:
@@ -125,6 +133,7 @@ class FeatureFeed:
     self.model, self.folder = model, os.path.join(workdir, FOLDER)
     self.passes = config.features.passes
     self._feed, self._train_passes, self._current, self._compiled = None, {}, None, {}
+    self._pixels = {}  # split: digest of its decoded images
     self.views = test_time_views(config)
     head = model.head()
     self.head_apply = lambda variables, features, train, rngs=None, mutable=(): _head_output(
@@ -155,7 +164,10 @@ class FeatureFeed:
 
   def _features(self, variables, backbone: str, image_set, split: str, pass_index: int,
                 view: tuple[int, bool] = IDENTITY):
-    key = cache_key(self.config, backbone, image_set.paths, split, pass_index, view)
+    if split not in self._pixels:
+      self._pixels[split] = pixels_digest(image_set.images)
+    key = cache_key(self.config, backbone, image_set.paths, split, pass_index, view,
+                    self._pixels[split])
     path = os.path.join(self.folder, f'{split}-pass{pass_index}-{key}.npz')
     if os.path.exists(path):
       try:

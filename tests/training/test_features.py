@@ -13,7 +13,7 @@ from flax import traverse_util
 from rockjax import errors, models
 from rockjax.serving import evaluation, predictor as inference
 from rockjax.training import features, loop
-from helpers import tiny_config
+from helpers import tiny_config, write_image
 
 
 def flat(tree):
@@ -70,7 +70,34 @@ def test_cached_features_are_reused_and_keyed_by_what_changes_them(run, tmp_path
   keys.add(features.cache_key(config, 'c', ['x.png'], 'train', 1))
   keys.add(features.cache_key(config, 'b', ['y.png'], 'train', 1))
   keys.add(features.cache_key(config, 'b', ['x.png'], 'train', 0))
-  assert len(keys) == 5
+  keys.add(features.cache_key(config, 'b', ['x.png'], 'train', 1, (0, True)))
+  # A photo edited in place: the same path, other pixels.
+  images = np.zeros((2, 4, 4, 3), np.uint8)
+  edited = images.copy()
+  edited[1, 2, 3, 0] = 1
+  assert features.pixels_digest(images) != features.pixels_digest(edited)
+  assert features.pixels_digest(images) == features.pixels_digest(images.copy())
+  keys.add(features.cache_key(config, 'b', ['x.png'], 'train', 1,
+                              pixels=features.pixels_digest(edited)))
+  assert len(keys) == 7
+
+
+def test_a_photo_edited_in_place_is_featurised_again(run, tmp_path):
+  _, source, _ = run
+  root = tmp_path / 'photos'
+  for c, label in enumerate(('basalt', 'granite')):
+    for i in range(8):
+      write_image(str(root / label / f'{i}.png'), seed=10 * c + i)
+  config = tiny_config(init_from=source, features__enabled=True, num_epochs=1,
+                       batch_size=4, data__dir=str(root), data__cache_dir=str(tmp_path / 'cache'))
+  workdir = str(tmp_path / 'features')
+  loop.train_and_evaluate(config, workdir)
+  before = set(os.listdir(os.path.join(workdir, features.FOLDER)))
+  write_image(str(root / 'basalt' / '0.png'), seed=99)  # the same path, other pixels
+  config.num_epochs = 2
+  loop.train_and_evaluate(config, workdir)
+  new = set(os.listdir(os.path.join(workdir, features.FOLDER))) - before
+  assert len(new) == 1  # the split that holds the photo, computed again; the other one reused
 
 
 def test_what_the_mode_cannot_do_is_one_config_error(run):
