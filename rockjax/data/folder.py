@@ -50,6 +50,14 @@ class ImageSet:
                                                                            for i in indices])
 
 
+def pixels_digest(images: np.ndarray) -> str:
+  """SHA-256 of decoded images (their shape, type and values): a cache keyed by it notices a photo
+  edited in place, under the same path."""
+  digest = hashlib.sha256(repr((images.shape, str(images.dtype))).encode())
+  digest.update(np.ascontiguousarray(images).data)
+  return digest.hexdigest()
+
+
 @dataclasses.dataclass(frozen=True)
 class ReadOptions:
   image_size: int

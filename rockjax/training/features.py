@@ -36,7 +36,7 @@ from absl import logging
 
 from rockjax import fileio, models
 from rockjax.augment import presets
-from rockjax.data import batching
+from rockjax.data import batching, folder
 from rockjax.errors import ConfigError
 from rockjax.training import feeding, runtime, state as states
 
@@ -100,13 +100,6 @@ def view_of(images, view: tuple[int, bool]):
   return images[:, :, ::-1] if mirrored else images
 
 
-def pixels_digest(images: np.ndarray) -> str:
-  """SHA-256 of the decoded images, so a photo edited in place (same path) is featurised again."""
-  digest = hashlib.sha256(repr((images.shape, str(images.dtype))).encode())
-  digest.update(np.ascontiguousarray(images).data)
-  return digest.hexdigest()
-
-
 def cache_key(config, backbone: str, paths, split: str, pass_index: int,
               view: tuple[int, bool] = IDENTITY, pixels: str = '') -> str:
   d = config.data
@@ -165,7 +158,7 @@ class FeatureFeed:
   def _features(self, variables, backbone: str, image_set, split: str, pass_index: int,
                 view: tuple[int, bool] = IDENTITY):
     if split not in self._pixels:
-      self._pixels[split] = pixels_digest(image_set.images)
+      self._pixels[split] = folder.pixels_digest(image_set.images)
     key = cache_key(self.config, backbone, image_set.paths, split, pass_index, view,
                     self._pixels[split])
     path = os.path.join(self.folder, f'{split}-pass{pass_index}-{key}.npz')

@@ -15,7 +15,8 @@ Only the training split is screened: validation and test photos are never looked
 screened run is judged on the same images as an unscreened one, and in k-fold runs each fold
 screens its own training split. What was left out is written to `<workdir>/label_screen.csv` and
 `label_screen.png` (for a person to review), with `label_screen.json`, which a resumed run reads
-instead of screening again (keyed by the settings, the preprocessing and the photos).
+instead of screening again (keyed by the settings, the preprocessing and the photos: their paths,
+labels and decoded pixels).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import optax
 from absl import logging
 
 from rockjax import fileio, pretrained
-from rockjax.data import batching, dataset as datasets, imageio
+from rockjax.data import batching, dataset as datasets, folder, imageio
 from rockjax.errors import ConfigError, DataError
 from rockjax.serving import label_issues
 
@@ -63,12 +64,14 @@ def screen(config, dataset: datasets.Dataset, workdir: str, is_main: bool) -> da
 
 
 def cache_key(config, train) -> str:
-  """A digest of what decides the screen: its settings, how photos are read, the photos, labels."""
+  """A digest of what decides the screen: its settings, how photos are read, the photos (their
+  paths and decoded pixels, so a photo edited in place is screened again), labels."""
   d = config.data
   spec = dict(screen=config.label_screen.to_dict(), seed=config.seed, fold=d.fold,
               read=[d.interpolation, d.aspect, d.alpha_background], root=os.path.abspath(train.root),
               photos=hashlib.sha256('\n'.join(f'{p}\t{y}' for p, y in zip(train.paths, train.labels))
-                                    .encode()).hexdigest())
+                                    .encode()).hexdigest(),
+              pixels=folder.pixels_digest(train.images))
   return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -11,6 +11,7 @@ import pytest
 from flax import traverse_util
 
 from rockjax import errors, models
+from rockjax.data import folder
 from rockjax.serving import evaluation, predictor as inference
 from rockjax.training import features, loop
 from helpers import tiny_config, write_image
@@ -75,10 +76,10 @@ def test_cached_features_are_reused_and_keyed_by_what_changes_them(run, tmp_path
   images = np.zeros((2, 4, 4, 3), np.uint8)
   edited = images.copy()
   edited[1, 2, 3, 0] = 1
-  assert features.pixels_digest(images) != features.pixels_digest(edited)
-  assert features.pixels_digest(images) == features.pixels_digest(images.copy())
+  assert folder.pixels_digest(images) != folder.pixels_digest(edited)
+  assert folder.pixels_digest(images) == folder.pixels_digest(images.copy())
   keys.add(features.cache_key(config, 'b', ['x.png'], 'train', 1,
-                              pixels=features.pixels_digest(edited)))
+                              pixels=folder.pixels_digest(edited)))
   assert len(keys) == 7
 
 

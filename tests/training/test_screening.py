@@ -122,7 +122,11 @@ def test_the_screen_is_keyed_by_what_decides_it(tmp_path):
     overrides = dict(data__dir=photos, label_screen__drop_fraction=0.1, **change)
     keys.add(screening.cache_key(tiny_config(**overrides), train))
   keys.add(screening.cache_key(config, train.subset(range(1, len(train)))))
-  assert len(keys) == 6
+  edited = train.images.copy()
+  edited[0, 0, 0, 0] ^= 1  # a photo edited in place: the same path, other pixels
+  import dataclasses
+  keys.add(screening.cache_key(config, dataclasses.replace(train, images=edited)))
+  assert len(keys) == 7
 
 
 def test_what_the_screen_cannot_do_is_one_config_error(tmp_path):
