@@ -38,7 +38,7 @@ from rockjax import fileio, models
 from rockjax.augment import presets
 from rockjax.data import batching, folder
 from rockjax.errors import ConfigError
-from rockjax.training import feeding, runtime, state as states
+from rockjax.training import feeding, runtime, state as states, steps
 
 FOLDER = 'features'
 
@@ -78,37 +78,15 @@ def augment_spec(config) -> presets.Spec:
   return presets.spec_from_config(config.augment)
 
 
-IDENTITY = (0, False)  # a view: (quarter turns, mirrored)
-
-
-def test_time_views(config) -> list[tuple[int, bool]]:
-  """The views steps.class_log_probs scores an image in, as (quarter turns, mirrored): the image
-  alone, with its mirror image (test_time_flip), in each of four quarter turns (test_time_rotate)."""
-  turns = range(4) if config.test_time_rotate else range(1)
-  mirrors = (False, True) if config.test_time_flip else (False,)
-  return [(k, m) for k in turns for m in mirrors]
-
-
-def view_of(images, view: tuple[int, bool]):
-  """The images turned by view[0] quarter turns, then mirrored when view[1] (class_log_probs's
-  order)."""
-  turns, mirrored = view
-  if turns:
-    if images.shape[1] != images.shape[2]:
-      raise ValueError(f'test_time_rotate needs square images, got {images.shape[1:3]}')
-    images = jnp.rot90(images, turns, axes=(1, 2))
-  return images[:, :, ::-1] if mirrored else images
-
-
 def cache_key(config, backbone: str, paths, split: str, pass_index: int,
-              view: tuple[int, bool] = IDENTITY, pixels: str = '') -> str:
+              view: tuple[int, bool] = steps.IDENTITY, pixels: str = '') -> str:
   d = config.data
   what = dict(model=config.model.name, backbone=backbone, image_size=d.image_size,
               interpolation=d.interpolation, aspect=d.aspect, alpha_background=d.alpha_background,
               paths=hashlib.sha256('\n'.join(paths).encode()).hexdigest(), pixels=pixels, split=split,
               pass_index=pass_index, seed=config.seed,
               augment=repr(augment_spec(config)) if pass_index else 'none')
-  if view != IDENTITY:
+  if view != steps.IDENTITY:
     what['view'] = list(view)
   return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -127,7 +105,7 @@ class FeatureFeed:
     self.passes = config.features.passes
     self._feed, self._train_passes, self._current, self._compiled = None, {}, None, {}
     self._pixels = {}  # split: digest of its decoded images
-    self.views = test_time_views(config)
+    self.views = steps.test_time_views(config.test_time_flip, config.test_time_rotate)
     head = model.head()
     self.head_apply = lambda variables, features, train, rngs=None, mutable=(): _head_output(
         head, variables, features, train, rngs, mutable)
@@ -142,12 +120,13 @@ class FeatureFeed:
       def forward(variables, images, key):
         if spec is not None:
           images = presets.augment_on_device(key, images, spec)
-        return model.apply(variables, view_of(images, view), train=False, features=True)
+        return model.apply(variables, steps.view_of(images, view), train=False,
+                           features=True)
       self._compiled[augmented, view] = jax.jit(forward)
     return self._compiled[augmented, view]
 
   def _extract(self, variables, images: np.ndarray, pass_index: int,
-               view: tuple[int, bool] = IDENTITY) -> np.ndarray:
+               view: tuple[int, bool] = steps.IDENTITY) -> np.ndarray:
     """Features of `images` in batches of features.batch_size (the last one padded: one shape)."""
     forward, batch = self._forward(pass_index > 0, view), self.config.features.batch_size
     key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), pass_index)
@@ -156,7 +135,7 @@ class FeatureFeed:
         for i, (chunk, n) in enumerate(batching.padded_chunks(images, batch))])
 
   def _features(self, variables, backbone: str, image_set, split: str, pass_index: int,
-                view: tuple[int, bool] = IDENTITY):
+                view: tuple[int, bool] = steps.IDENTITY):
     if split not in self._pixels:
       self._pixels[split] = folder.pixels_digest(image_set.images)
     key = cache_key(self.config, backbone, image_set.paths, split, pass_index, view,
@@ -173,7 +152,7 @@ class FeatureFeed:
     start = time.perf_counter()
     feats = self._extract(variables, image_set.images, pass_index, view)
     logging.info('Features of %d %s images (pass %d%s) computed in %.1fs.', len(feats), split,
-                 pass_index, '' if view == IDENTITY else f', view {view}',
+                 pass_index, '' if view == steps.IDENTITY else f', view {view}',
                  time.perf_counter() - start)
     if self.rt.is_main:
       os.makedirs(self.folder, exist_ok=True)
@@ -219,8 +198,7 @@ def _views_output(head, variables, features):
   """Log class probabilities of features [N, views, D], averaged over the views in probability
   (steps.class_log_probs's average; normalised, so the eval step's log-softmax keeps them)."""
   n, views, dim = features.shape
-  logits = head.apply({'params': {models.HEAD: variables['params'][models.HEAD]}},
-                      features.reshape(n * views, dim), train=False)
+  logits = _head_output(head, variables, features.reshape(n * views, dim), False, None, ())
   log_p = jax.nn.log_softmax(logits.astype(jnp.float32), -1).reshape(n, views, -1)
   return jax.nn.logsumexp(log_p, axis=1) - jnp.log(float(views))
 

@@ -26,25 +26,43 @@ from rockjax.training.state import TrainState, ema_decay_at, ema_update, inferen
 AXIS = 'batch'
 
 
+IDENTITY = (0, False)  # a test-time view: (quarter turns, mirrored)
+
+
+def test_time_views(test_time_flip: bool, test_time_rotate: bool) -> list[tuple[int, bool]]:
+  """The views class_log_probs averages over, as (quarter turns, mirrored): the image alone, with
+  its mirror image (test_time_flip), in each of four quarter turns (test_time_rotate)."""
+  turns = range(4) if test_time_rotate else range(1)
+  mirrors = (False, True) if test_time_flip else (False,)
+  return [(k, m) for k in turns for m in mirrors]
+
+
+def view_of(images, view: tuple[int, bool]):
+  """The images [N, H, W, C] turned by view[0] quarter turns, then mirrored when view[1]."""
+  turns, mirrored = view
+  if turns:
+    if images.shape[1] != images.shape[2]:
+      raise ValueError(f'test_time_rotate needs square images, got {images.shape[1:3]}')
+    images = jnp.rot90(images, turns, axes=(1, 2))
+  return images[:, :, ::-1] if mirrored else images
+
+
 def class_log_probs(apply_fn, variables: dict, images: jnp.ndarray,
                     test_time_flip: bool = False, test_time_rotate: bool = False) -> jnp.ndarray:
   """Log class probabilities [N, K]; with test_time_flip, of the probabilities averaged over each
   image and its horizontal mirror (both through the network in one batch); with test_time_rotate,
   also over the image turned by 90, 180 and 270 degrees (one rotation at a time, so memory stays
-  that of one or two views; square images)."""
+  that of one or two views; square images): the views of test_time_views, equally weighted."""
   if test_time_rotate:
-    if images.shape[1] != images.shape[2]:
-      raise ValueError(f'test_time_rotate needs square images, got {images.shape[1:3]}')
     total = None
     for k in range(4):
-      log_p = class_log_probs(apply_fn, variables, jnp.rot90(images, k, axes=(1, 2)),
-                              test_time_flip)
+      log_p = class_log_probs(apply_fn, variables, view_of(images, (k, False)), test_time_flip)
       total = log_p if total is None else jnp.logaddexp(total, log_p)
     return total - jnp.log(4.0)
   if not test_time_flip:
     return jax.nn.log_softmax(apply_fn(variables, images, train=False).astype(jnp.float32), -1)
   n = images.shape[0]
-  both = jnp.concatenate([images, images[:, :, ::-1]], axis=0)
+  both = jnp.concatenate([images, view_of(images, (0, True))], axis=0)
   log_p = jax.nn.log_softmax(apply_fn(variables, both, train=False).astype(jnp.float32), -1)
   return jnp.logaddexp(log_p[:n], log_p[n:]) - jnp.log(2.0)
 

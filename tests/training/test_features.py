@@ -118,21 +118,6 @@ def test_what_the_mode_cannot_do_is_one_config_error(run):
       tiny_config(**overrides)
 
 
-def test_views_are_those_the_eval_step_averages_over():
-  images = np.arange(2 * 4 * 4 * 1, dtype=np.float32).reshape(2, 4, 4, 1)
-  config = tiny_config(test_time_flip=True, test_time_rotate=True)
-  views = features.test_time_views(config)
-  assert len(set(views)) == 8 and features.IDENTITY in views
-  seen = {features.view_of(images, v).tobytes() for v in views}
-  dihedral = {np.rot90(m, k, axes=(1, 2)).tobytes() for m in (images, images[:, :, ::-1])
-              for k in range(4)}
-  assert seen == dihedral  # the 8 symmetries of the square, each once
-  assert features.test_time_views(tiny_config()) == [features.IDENTITY]
-  assert features.test_time_views(tiny_config(test_time_flip=True)) == [(0, False), (0, True)]
-  with pytest.raises(ValueError, match='square'):
-    features.view_of(np.zeros((1, 4, 6, 1)), (1, False))
-
-
 def test_the_head_averages_views_in_probability():
   head = models.create_model(tiny_config().model, num_classes=3).head()
   params = head.init(jax.random.PRNGKey(0), np.zeros((1, 5), np.float32), train=False)['params']

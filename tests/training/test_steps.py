@@ -250,6 +250,28 @@ def test_test_time_rotations_average_the_four_quarter_turns_and_their_mirrors():
     steps.class_log_probs(apply, variables, images[:, :, :-2], False, True)
 
 
+def test_test_time_views_are_the_ones_class_log_probs_averages():
+  config = tiny_config()
+  state = make_state(config)
+  variables = states.inference_variables(state)
+  images = np.random.default_rng(4).integers(0, 256, (2, SIZE, SIZE, 3), dtype=np.uint8)
+  views = steps.test_time_views(True, True)
+  dihedral = {np.rot90(m, k, axes=(1, 2)).tobytes() for m in (images, images[:, :, ::-1])
+              for k in range(4)}
+  assert {np.asarray(steps.view_of(images, v)).tobytes() for v in views} == dihedral  # each once
+  assert len(views) == 8 and steps.IDENTITY in views
+  assert steps.test_time_views(False, False) == [steps.IDENTITY]
+  assert steps.test_time_views(True, False) == [(0, False), (0, True)]
+  softmax = lambda x: jax.nn.softmax(state.apply_fn(variables, x, train=False))
+  for flip, rotate in ((True, False), (False, True), (True, True)):
+    log_p = steps.class_log_probs(state.apply_fn, variables, images, flip, rotate)
+    mean = np.mean([softmax(steps.view_of(images, v)) for v in steps.test_time_views(flip, rotate)],
+                   axis=0)
+    np.testing.assert_allclose(np.exp(log_p), mean, atol=1e-6)
+  with pytest.raises(ValueError, match='square'):
+    steps.view_of(images[:, :, :-2], (1, False))
+
+
 def test_evaluation_with_test_time_flip_scores_the_averaged_probabilities():
   config = tiny_config(num_devices=2, eval_batch_size=16)
   rt = runtime.make_runtime(config)
