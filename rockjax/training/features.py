@@ -83,8 +83,8 @@ def cache_key(config, backbone: str, paths, split: str, pass_index: int,
   d = config.data
   what = dict(model=config.model.name, backbone=backbone, image_size=d.image_size,
               interpolation=d.interpolation, aspect=d.aspect, alpha_background=d.alpha_background,
-              paths=hashlib.sha256('\n'.join(paths).encode()).hexdigest(), pixels=pixels, split=split,
-              pass_index=pass_index, seed=config.seed,
+              paths=hashlib.sha256('\n'.join(paths).encode()).hexdigest(), pixels=pixels,
+              split=split, pass_index=pass_index, seed=config.seed,
               augment=repr(augment_spec(config)) if pass_index else 'none')
   if view != steps.IDENTITY:
     what['view'] = list(view)

@@ -32,7 +32,8 @@ def test_the_head_trains_on_cached_features_and_the_network_scores_the_same(run,
   summary = loop.train_and_evaluate(config, workdir)
   cached = sorted(os.listdir(os.path.join(workdir, features.FOLDER)))
   views = 8 if rotate else 1  # the validation images in every test-time view: 4 turns x 2 mirrors
-  assert [name.split('-')[:2] for name in cached] == [['train', 'pass0']] + [['val', 'pass0']] * views
+  assert ([name.split('-')[:2] for name in cached]
+          == [['train', 'pass0']] + [['val', 'pass0']] * views)
   # Only the head moved: every other weight and statistic is the source run's.
   tuned = jax.device_get(inference.load_predictor(workdir).variables)
   start = jax.device_get(inference.load_predictor(source).variables)
