@@ -174,17 +174,30 @@ def panel_title(name: str, width: int = 40, max_lines: int = 3) -> str:
   return '\n'.join(lines)
 
 
+def grid_titles(curves: dict[str, list[tuple[int, float]]],
+                notes: dict[str, str] | None = None) -> dict[str, str]:
+  """Each drawn run's panel title: its name, wrapped, over its note (the figure the caller means,
+  e.g. a k-fold run's final-epoch mean, which need not be where a mean curve ends) or, without one,
+  where its curve ends (`epoch 40: 52.6`)."""
+  notes = notes or {}
+  return {name: panel_title(name) + '\n' + (notes.get(name)
+                                            or f'epoch {points[-1][0]}: {points[-1][1]:.1f}')
+          for name, points in curves.items() if points}
+
+
 def curves_grid(curves: dict[str, list[tuple[int, float]]], path: str,
-                ylabel: str = 'val accuracy (%)', columns: int = 4) -> str:
+                ylabel: str = 'val accuracy (%)', columns: int = 4,
+                notes: dict[str, str] | None = None) -> str:
   """Small multiples: one panel per run, its curve in colour over every other run's in light grey,
-  on shared axes, titled with the run's name and its final value (no legend to cover the data)."""
-  names = [n for n, points in curves.items() if points]
+  on shared axes, titled with the run's name and its note (grid_titles; no legend to cover the
+  data)."""
+  titles = grid_titles(curves, notes)
+  names = list(titles)
   if not names:
     raise ValueError('no curve to draw')
   rows = -(-len(names) // columns)
   cols = min(columns, len(names))
-  titles = {n: panel_title(n) for n in names}
-  title_lines = max(t.count('\n') + 2 for t in titles.values())  # with the 'final' line
+  title_lines = max(t.count('\n') + 1 for t in titles.values())
   height = (1.6 + 0.13 * title_lines) * rows + 0.4
   fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, height), sharex=True, sharey=True,
                            squeeze=False)
@@ -201,7 +214,7 @@ def curves_grid(curves: dict[str, list[tuple[int, float]]], path: str,
       ax.plot(xs, ys, color='0.85', linewidth=0.8)
     xs, ys = zip(*curves[names[k]])
     ax.plot(xs, ys, color='C0', linewidth=1.6)
-    ax.set_title(f'{titles[names[k]]}\nfinal {ys[-1]:.1f}', fontsize=7)
+    ax.set_title(titles[names[k]], fontsize=7)
     ax.grid(alpha=0.3)
     ax.tick_params(labelsize=6)
   for ax in axes[-1]:

@@ -9,7 +9,8 @@ fold_*/). Writes <out>_table.md (one row per run: per-fold and mean +- std final
 which no choice was made on, beside the mean +- std best-epoch val accuracy, selected on the same
 images and so optimistic, and their mean difference; final train accuracy, best epoch, wall time per fold, duplicate groups and a fingerprint of the folds, so
 rows validated on the same folds can be told apart from rows that were not) and <out>_curves.png
-(mean val accuracy over the folds, per epoch). Unfinished runs are listed with the folds they have.
+(mean val accuracy over the folds, per epoch, each panel titled with its final-epoch mean).
+Unfinished runs are listed with the folds they have.
 """
 
 from __future__ import annotations
@@ -118,6 +119,15 @@ def mean_curve(row: dict) -> list[tuple[int, float]]:
   return [(e, 100 * float(np.mean([c[e] for c in curves]))) for e in epochs]
 
 
+def panel_note(row: dict) -> str:
+  """Under a run's name in the curves: the table's final-epoch figure. With early stopping the
+  mean curve ends at the last epoch every fold reached, not at the folds' own final epochs."""
+  if row['done'] < row['num_folds']:
+    return f'{row["done"]} of {row["num_folds"]} folds done'
+  spread = f' +- {row["final_std"]:.1f}' if row['done'] > 1 else ''
+  return f'final epoch {row["final_mean"]:.1f}{spread}'
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('runs', nargs='+', help='label=DIR of one k-fold run')
@@ -136,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
   with open(f'{args.out}_table.md', 'w') as f:
     f.write(table)
   plots.curves_grid({r['label'].replace('**', ''): mean_curve(r) for r in rows},
-                    f'{args.out}_curves.png', ylabel='val accuracy (%), mean over folds')
+                    f'{args.out}_curves.png', ylabel='val accuracy (%), mean over folds',
+                    notes={r['label'].replace('**', ''): panel_note(r) for r in rows})
   print(table)
   return 0
 

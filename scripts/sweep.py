@@ -135,6 +135,16 @@ def curve(workdir: str, kfold: int) -> list[tuple[int, float]]:
   return [(e, sum(v) / len(v)) for e, v in sorted(per_epoch.items())]
 
 
+def curve_note(r: dict) -> str:
+  """A small-multiple panel's note: the run's final-epoch figure from its table row (a k-fold
+  mean curve ends at the mean of the folds that ran longest, not at the folds' own final epochs);
+  '' when the run has none."""
+  if r['final_val_accuracy'] == '':
+    return ''
+  return f'final epoch {r["final_val_accuracy"]:.1f}' + (
+      f' +- {r["final_std"]:.1f}' if r['final_std'] != '' else '')
+
+
 def _pct(value) -> float | str:
   return '' if value is None else round(100 * value, 2)
 
@@ -201,7 +211,7 @@ def sweep(config, specs: list[str], root: str | None) -> tuple[str, list[dict]]:
   os.makedirs(root, exist_ok=True)  # only once every combination is known to be valid
   kfold = kfold_of(config)
   logging.info('Sweep of %d run(s) into %s', len(grid), root)
-  rows, curves = [], {}
+  rows, curves, notes = [], {}, {}
   for n, (assignment, c) in enumerate(zip(grid, configs), start=1):
     name = run_name(assignment)
     workdir = os.path.join(root, name)
@@ -220,13 +230,16 @@ def sweep(config, specs: list[str], root: str | None) -> tuple[str, list[dict]]:
         logging.exception('Run %s failed', name)
         summary, status = None, f'failed: {type(e).__name__}: {str(e)[:120]}'
     rows.append(row(assignment, summary, k, time.time() - start, status))
-    curves[name] = curve(workdir, k)
+    curves[name], notes[name] = curve(workdir, k), curve_note(rows[-1])
     write_tables(root, rows, keys, kfold)  # refreshed after every run
     # a few runs on one plot; more as small multiples (24 lines on one plot cannot be read)
-    draw = plots.overlay_curves if len(curves) <= SMALL_MULTIPLES_FROM - 1 else plots.curves_grid
     if any(curves.values()):
-      draw(curves, os.path.join(root, 'val_accuracy.png'),
-           ylabel='val accuracy (%)' + (f', mean of {kfold} folds' if kfold else ''))
+      path = os.path.join(root, 'val_accuracy.png')
+      ylabel = 'val accuracy (%)' + (f', mean of {kfold} folds' if kfold else '')
+      if len(curves) < SMALL_MULTIPLES_FROM:
+        plots.overlay_curves(curves, path, ylabel=ylabel)
+      else:
+        plots.curves_grid(curves, path, ylabel=ylabel, notes=notes)
   logging.info('Sweep summary in %s', os.path.join(root, 'summary.md'))
   return root, rows
 

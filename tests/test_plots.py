@@ -31,6 +31,14 @@ def test_small_multiples_draw_one_panel_per_run(tmp_path):
     plots.curves_grid({'a': []}, str(tmp_path / 'none.png'))
 
 
+def test_panel_titles_carry_the_callers_note_or_where_the_curve_ends():
+  curves = {'early stopped': [(1, 40.0), (2, 47.94)], 'plain': [(1, 40.0), (40, 52.61)],
+            'failed': []}
+  titles = plots.grid_titles(curves, notes={'early stopped': 'final epoch 46.9 +- 4.5'})
+  assert titles == {'early stopped': 'early stopped\nfinal epoch 46.9 +- 4.5',
+                    'plain': 'plain\nepoch 40: 52.6'}  # a failed run has no panel
+
+
 def test_panel_titles_wrap_long_run_names_whole():
   name = '32 px recipe, reduce-on-plateau instead of warmup + cosine'
   title = plots.panel_title(name, width=40)

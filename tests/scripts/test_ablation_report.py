@@ -55,6 +55,26 @@ def test_table_has_mean_std_and_tells_fold_sets_apart(tmp_path):
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
 
+def test_each_panel_is_titled_with_the_tables_final_epoch_mean(tmp_path, monkeypatch):
+  """With early stopping the mean curve ends at the last epoch every fold reached; the panel
+  still states the folds' own final-epoch mean, the table's figure."""
+  val_sets = [['a/1.jpg'], ['a/2.jpg'], ['b/3.jpg']]
+  one = fake_kfold_run(str(tmp_path / 'one'), [0.5, 0.6, 0.7], val_sets, finals=[0.48, 0.6, 0.66])
+  for f in (1, 2):  # these two folds ran two epochs longer than fold 0, and fell to 30%
+    with open(os.path.join(one, f'fold_{f}', 'metrics.jsonl'), 'a') as out:
+      for e in (4, 5):
+        out.write(json.dumps(dict(epoch=e, val_accuracy=0.3, best_val_accuracy=0.7, best_epoch=2,
+                                  train_accuracy=0.6, elapsed_seconds=60.0 * e)) + '\n')
+  part = fake_kfold_run(str(tmp_path / 'part'), [0.9, 0.9, 0.9], val_sets, finished_folds={0})
+  drawn = {}
+  monkeypatch.setattr(ablation_report.plots, 'curves_grid',
+                      lambda curves, path, **kw: drawn.update(curves=curves, **kw))
+  assert ablation_report.main([f'one={one}', f'part={part}', f'--out={tmp_path}/r']) == 0
+  assert drawn['notes'] == {'one': 'final epoch 36.0 +- 10.4', 'part': '1 of 3 folds done'}
+  end_epoch, end_value = drawn['curves']['one'][-1]  # where the curve ends: 58%, not the figure
+  assert end_epoch == 3 and end_value == pytest.approx(58.0)
+
+
 def test_bad_arguments_are_refused(tmp_path):
   with pytest.raises(SystemExit):
     ablation_report.main(['no-equals-sign', f'--out={tmp_path}/x'])

@@ -64,6 +64,13 @@ def test_sweep_runs_the_grid_writes_tables_and_skips_finished_runs(tmp_path):
 
 
 
+def test_a_panel_note_is_the_runs_final_epoch_figure_not_where_its_mean_curve_ends():
+  kfold = dict(final_val_accuracy=46.94, final_std=4.55)
+  assert sweep.curve_note(kfold) == 'final epoch 46.9 +- 4.5'
+  assert sweep.curve_note(dict(final_val_accuracy=50.0, final_std='')) == 'final epoch 50.0'
+  assert sweep.curve_note(dict(final_val_accuracy='', final_std='')) == ''  # failed: no figure
+
+
 def test_sweep_with_one_fold_trains_it_once_and_then_skips_it(tmp_path):
   config = tiny_config(num_epochs=1, data__kfold=3, data__fold=1)
   root = str(tmp_path / 's')
