@@ -7,10 +7,11 @@
 Each argument is `label=DIR`, where DIR is one cross-validated run (it holds kfold.json and
 fold_*/). Writes <out>_table.md (one row per run: per-fold and mean +- std final-epoch val accuracy,
 which no choice was made on, beside the mean +- std best-epoch val accuracy, selected on the same
-images and so optimistic, and their mean difference; final train accuracy, best epoch, wall time per fold, duplicate groups and a fingerprint of the folds, so
-rows validated on the same folds can be told apart from rows that were not) and <out>_curves.png
-(mean val accuracy over the folds, per epoch, each panel titled with its final-epoch mean).
-Unfinished runs are listed with the folds they have.
+images and so optimistic, and their mean difference; final train accuracy, best epoch, wall time
+per fold, duplicate groups and a fingerprint of the folds, so rows validated on the same folds can
+be told apart from rows that were not) and <out>_curves.png (mean val accuracy over the folds, per
+epoch, each panel titled with its final-epoch mean). Unfinished runs are listed with the folds they
+have.
 """
 
 from __future__ import annotations
@@ -105,8 +106,8 @@ def markdown(rows: list[dict]) -> str:
     minutes = f'{r["seconds"] / 60:.1f} min' if r['done'] else '-'
     epoch = f'{r["best_epoch"]:.1f}' if r['done'] else '-'
     lines.append(f'| {r["label"]} | {", ".join(f"{v:.2f}" for v in r["per_fold"]) or "-"} | '
-                 f'{score} | {selected} | {gap} | {train} | {epoch} | {minutes} | {r["duplicate_groups"]} | '
-                 f'{r["folds_id"]} |')
+                 f'{score} | {selected} | {gap} | {train} | {epoch} | {minutes} | '
+                 f'{r["duplicate_groups"]} | {r["folds_id"]} |')
   return '\n'.join(lines) + '\n'
 
 
