@@ -40,8 +40,8 @@ def defaults() -> ml_collections.ConfigDict:
 
 
 def validate(config) -> None:
-  """The shared fields, the network's own (its validator), the pretrained weights' name and the
-  input size the network needs."""
+  """The shared fields, the network's own (its validator), the pretrained weights' name, the
+  modules init_freeze names, and the input size the network needs."""
   m = config.model
   checks.choice(config, 'model.name', registry.names())
   network = registry.get(m.name)
@@ -55,6 +55,8 @@ def validate(config) -> None:
                  f'{m.pretrained!r}: {m.name} has ' + (
                      f'the pretrained weights {tuple(network.weights)}' if network.weights else
                      'no pretrained weights (ImageNet weights: EfficientNetLite0, 1 and 2)'))
+  if config.init_freeze:  # names this network's modules (after its weights: the likelier mistake)
+    expand_frozen(m, config.init_freeze)
   network.validate(config)
   min_size = network.min_image_size(m)
   checks.check(config.data.image_size >= min_size, 'data.image_size',

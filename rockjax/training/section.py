@@ -114,8 +114,6 @@ def _validate_start(config) -> None:
   check(config.init_from or config.model.pretrained or not config.init_freeze, 'init_freeze',
         'freezes pretrained layers: set init_from (the run to start from) or model.pretrained '
         'too')
-  if config.init_freeze:
-    models.section.expand_frozen(config.model, config.init_freeze)  # names the modules it knows
   check(not (config.init_from and config.model.pretrained), 'model.pretrained',
         f'{config.model.pretrained!r} and init_from={config.init_from!r} both name the starting '
         'weights; set one')

@@ -78,6 +78,10 @@ def test_registering_twice_or_with_a_conflicting_default_is_refused():
 def test_pretrained_weights_are_checked_against_the_network():
   with pytest.raises(errors.ConfigError, match='ResidualCNN has no pretrained weights'):
     tiny_config(model__pretrained='imagenet')
+  # A recipe's frozen blocks under another network: the weights are named first, the likelier
+  # mistake, not the blocks that follow from them.
+  with pytest.raises(errors.ConfigError, match='model.pretrained.*ResidualCNN has no pretrained'):
+    tiny_config(model__pretrained='imagenet', init_freeze='stem:block_10')
   with pytest.raises(errors.ConfigError, match="'places365'.*the pretrained weights"):
     tiny_config(model__name='EfficientNetLite0', model__pretrained='places365',
                 data__image_size=32)
