@@ -42,10 +42,17 @@ def test_invalid_combination_is_refused_before_anything_runs(tmp_path):
   assert not os.path.exists(tmp_path / 's')  # not even an empty folder is left behind
 
 
-def test_sweep_runs_the_grid_writes_tables_and_skips_finished_runs(tmp_path):
+def test_sweep_runs_the_grid_writes_tables_and_skips_finished_runs(tmp_path, monkeypatch):
   config = tiny_config(num_epochs=1)
   root = str(tmp_path / 's')
+  monkeypatch.setattr(sweep, 'SMALL_MULTIPLES_FROM', 4)  # the 4th run draws small multiples
+  grids = []
+  draw_grid = sweep.plots.curves_grid
+  monkeypatch.setattr(sweep.plots, 'curves_grid',
+                      lambda *a, **kw: grids.append(kw['notes']) or draw_grid(*a, **kw))
   _, rows = sweep.sweep(config, ['model.dropout=0.0,0.3', 'augment.preset=none,flip'], root)
+  assert len(grids) == 1 and list(grids[0].values()) == [
+      f'final epoch {r["final_val_accuracy"]:.1f}' for r in rows]  # each panel: its table figure
   assert len(rows) == 4 and all(r['status'] == 'done' for r in rows)
   with open(os.path.join(root, 'summary.csv')) as f:
     table = list(csv.DictReader(f))
