@@ -174,6 +174,11 @@ def panel_title(name: str, width: int = 40, max_lines: int = 3) -> str:
   return '\n'.join(lines)
 
 
+def final_epoch_note(mean: float, std: float | None = None) -> str:
+  """A panel's note (grid_titles): a run's final-epoch figure, +- its spread over folds if given."""
+  return f'final epoch {mean:.1f}' + ('' if std is None else f' +- {std:.1f}')
+
+
 def grid_titles(curves: dict[str, list[tuple[int, float]]],
                 notes: dict[str, str] | None = None) -> dict[str, str]:
   """Each drawn run's panel title: its name, wrapped, over its note (the figure the caller means,

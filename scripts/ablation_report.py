@@ -125,8 +125,7 @@ def panel_note(row: dict) -> str:
   mean curve ends at the last epoch every fold reached, not at the folds' own final epochs."""
   if row['done'] < row['num_folds']:
     return f'{row["done"]} of {row["num_folds"]} folds done'
-  spread = f' +- {row["final_std"]:.1f}' if row['done'] > 1 else ''
-  return f'final epoch {row["final_mean"]:.1f}{spread}'
+  return plots.final_epoch_note(row['final_mean'], row['final_std'] if row['done'] > 1 else None)
 
 
 def main(argv: list[str] | None = None) -> int:

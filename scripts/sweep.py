@@ -141,8 +141,8 @@ def curve_note(r: dict) -> str:
   '' when the run has none."""
   if r['final_val_accuracy'] == '':
     return ''
-  return f'final epoch {r["final_val_accuracy"]:.1f}' + (
-      f' +- {r["final_std"]:.1f}' if r['final_std'] != '' else '')
+  return plots.final_epoch_note(r['final_val_accuracy'],
+                                None if r['final_std'] == '' else r['final_std'])
 
 
 def _pct(value) -> float | str:
