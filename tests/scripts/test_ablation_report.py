@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import ablation_report  # scripts/ (on sys.path: tests/conftest.py)
 import pytest
@@ -84,3 +85,64 @@ def test_bad_arguments_are_refused(tmp_path):
   empty.mkdir()
   with pytest.raises(FileNotFoundError, match='no fold_'):
     ablation_report.main([f'x={empty}', f'--out={tmp_path}/x'])
+
+
+def _table(out):
+  return {r.split('|')[1].strip(): [c.strip() for c in r.split('|')[1:-1]]
+          for r in open(f'{out}_table.md').read().splitlines()[2:]}
+
+
+def test_a_record_keeps_finished_rows_whose_run_directories_are_gone(tmp_path, monkeypatch):
+  """A study over several sessions: the rows finished in the first are reported, figures and
+  curves alike, after their run directories are deleted; unfinished rows are not kept."""
+  val_sets = [['a/1.jpg'], ['a/2.jpg'], ['b/3.jpg']]
+  one = fake_kfold_run(str(tmp_path / 'one'), [0.5, 0.6, 0.7], val_sets, finals=[0.48, 0.6, 0.66])
+  part = fake_kfold_run(str(tmp_path / 'part'), [0.9, 0.9, 0.9], val_sets, finished_folds={0})
+  record, out = str(tmp_path / 'kept' / 'rows.json'), str(tmp_path / 'r')
+  args = [f'one={one}', f'part={part}', f'later={tmp_path}/later', f'--out={out}',
+          f'--record={record}']
+  drawn = []
+  monkeypatch.setattr(ablation_report.plots, 'curves_grid',
+                      lambda curves, path, **kw: drawn.append((curves, kw['notes'])))
+  assert ablation_report.main(args) == 0
+  first = _table(out)
+  assert first['one'][2] == '**58.00 +- 9.17**' and first['part'][2] == '1 of 3 folds done'
+  assert first['later'][2] == 'not run yet' and first['later'][1] == '-'
+  assert list(json.load(open(record))['rows']) == ['one']  # only the finished row is kept
+  for d in (one, part):
+    for f in os.listdir(d):
+      shutil.rmtree(os.path.join(d, f))
+  assert ablation_report.main(args) == 0
+  again = _table(out)
+  assert again['one'] == first['one']  # every column, the folds' fingerprint included
+  assert again['part'][2] == 'not run yet'
+  (curves, notes), (curves_again, notes_again) = drawn
+  assert [e for e, _ in curves_again['one']] == [e for e, _ in curves['one']] == [1, 2, 3]
+  assert [v for _, v in curves_again['one']] == pytest.approx([v for _, v in curves['one']])
+  assert notes_again['one'] == notes['one'] == 'final epoch 58.0 +- 9.2'
+  assert curves_again['part'] == [] and notes_again['part'] == 'not run yet'
+
+
+def test_a_rerun_that_ends_differently_replaces_the_record_and_says_so(tmp_path, capsys):
+  val_sets = [['a/1.jpg'], ['a/2.jpg']]
+  run = fake_kfold_run(str(tmp_path / 'run'), [0.5, 0.6], val_sets)
+  record = str(tmp_path / 'rows.json')
+  args = [f'row={run}', f'--out={tmp_path}/r', f'--record={record}']
+  assert ablation_report.main(args) == 0
+  assert ablation_report.main(args) == 0
+  assert 'the record kept' not in capsys.readouterr().err  # the same run: nothing to say
+  shutil.rmtree(run)
+  fake_kfold_run(run, [0.5, 0.7], val_sets)
+  assert ablation_report.main(args) == 0
+  assert 'ends at [50.0, 70.0], the record kept [50.0, 60.0]' in capsys.readouterr().err
+  assert _table(f'{tmp_path}/r')['row'][1] == '50.00, 70.00'
+  kept = json.load(open(record))['rows']['row']
+  assert [f["final"] for f in kept["folds"]] == pytest.approx([0.5, 0.7])
+
+
+def test_with_a_record_a_study_with_nothing_finished_still_writes_its_table(tmp_path):
+  out = str(tmp_path / 'r')
+  assert ablation_report.main([f'a={tmp_path}/a', f'--out={out}',
+                               f'--record={tmp_path}/rows.json']) == 0
+  assert _table(out)['a'][2] == 'not run yet'
+  assert not os.path.exists(f'{out}_curves.png')  # nothing to draw
