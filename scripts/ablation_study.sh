@@ -6,11 +6,13 @@
 # table and small-multiple curves go to <out>/ablations_table.md and ablations_curves.png, and its
 # finished rows to RECORD (default <out>/ablations_rows.json; for rock7,
 # results/ablations_rock7_rows.json): a row kept there is not run again, so a study spread over
-# machines or sessions whose run directories do not survive goes on where it stopped. Rows are
-# ordered by how much they tell per CPU hour: on 2 CPU cores a 32 px row takes ~16 minutes for
-# 2,000 photos, a 64 px row ~29. configs/rocks.py is 96 px since the study's image-size rows; the
-# recipe's parts were ablated at 32 px (the cheaper proxy), one change at a time from the 32 px
-# recipe, all on that run's folds.
+# machines or sessions whose run directories do not survive goes on where it stopped. Rows run
+# (and are tabled) in the order of how much they tell per CPU hour: the 32 px recipe whose folds
+# every row reuses, the reference and the recommended recipe on those folds, then one change at a
+# time. On 2 CPU cores, for 2,000 photos, a 32 px row takes ~16 minutes, a 64 px row ~29, a 96 px
+# row ~55, a 128 px row ~90 and a reference row ~65 (ten passes per epoch, stopped early).
+# configs/rocks.py is 96 px since the study's image-size rows; the recipe's parts were ablated at
+# 32 px (the cheaper proxy).
 set -euo pipefail
 data=$(realpath "$1"); out=${2:-runs/study}; k=${3:-5}; record=${4:-$out/ablations_rows.json}
 cd "$(dirname "$0")/.."
@@ -33,25 +35,12 @@ row() {  # row LABEL DIR COMMAND...: the row DIR that COMMAND runs, unless the r
   report >/dev/null
 }
 sweep() { python scripts/sweep.py "${common[@]}" "$@"; }
-# The reference recipe, as configs/residual.py defines it (32 px, nearest, flips + brightness, ten
-# augmented passes per epoch since 2026-11-29; the rows in docs/ablations.md say which they used).
-row "reference recipe at its full budget (configs/residual.py), its own folds" \
-  "$out/reference/model.dropout-0.2" \
-  sweep --config=configs/residual.py --root="$out/reference" --sweep=model.dropout=0.2
-# The settings the study started from (configs/rocks.py before it: dropout 0.2, weight decay 0.05,
-# label smoothing 0.1) at 32 px, then one change at a time.
 rocks() { sweep --config=configs/rocks.py "$@"; }
-old=(--config.model.dropout=0.2 --config.weight_decay=0.05 --config.label_smoothing=0.1)
-row "start: rocks regularised (dropout 0.2, wd 0.05, ls 0.1), 32 px" \
-  "$out/rocks32/data.image_size-32" \
-  rocks "${old[@]}" --root="$out/rocks32" --sweep=data.image_size=32
-row "start, with flip_bright instead of strong" "$out/rocks32_augment/augment.preset-flip_bright" \
-  rocks "${old[@]}" --root="$out/rocks32_augment" --config.data.image_size=32 \
-  --sweep=augment.preset=flip_bright
-# The recipe at 32 px (no dropout, weight decay or label smoothing): the base of every row below,
-# which all reuse its folds (data.split_from), so they are validated on exactly the same images.
-# It is run again wherever its directory is missing, also when the record keeps it: the rows below
-# read their folds from it (the same folds: its split is deterministic).
+# The recipe at 32 px (configs/rocks.py at 32 px, whose dropout, weight decay and label smoothing
+# are 0): every row but the first study's reference and the starting point reuses its folds
+# (data.split_from), so they are validated on exactly the same images. It is run again wherever
+# its directory is missing, also when the record keeps it: the rows below read their folds from it
+# (the same folds: its split is deterministic).
 base_run() {
   rocks --root="$out/rocks32_no_regularisation" --config.data.image_size=32 \
     --sweep=weight_decay=0.0 --sweep=label_smoothing=0.0 --sweep=model.dropout=0.0
@@ -62,19 +51,19 @@ same() {  # same COMMAND...: COMMAND on the base's folds, running the base first
   [ -d "$base/fold_$((k - 1))" ] || base_run
   "$@" --config.data.split_from="$base"
 }
-# The reference recipe again, on those folds (its own preprocessing groups near-copies slightly
-# differently, so its own folds differ).
+# The reference recipe, as configs/residual.py defines it (32 px, nearest, flips + brightness, ten
+# augmented passes per epoch since 2026-11-29; the rows in docs/ablations.md say which they used).
 row "reference recipe at its full budget (configs/residual.py), same folds" \
   "$out/reference_same_folds/model.dropout-0.2" \
   same sweep --config=configs/residual.py --root="$out/reference_same_folds" \
   --sweep=model.dropout=0.2
-# Image size: 64 and 96 px (configs/rocks.py has been 96 px since this row).
-for size in 64 96; do
-  label="the recipe at $size px"
-  [ $size = 96 ] && label="recommended: configs/rocks.py (the recipe at 96 px)"
-  row "$label" "$out/rocks_image_size_$size/data.image_size-$size" \
-    same rocks --root="$out/rocks_image_size_$size" --sweep=data.image_size=$size
-done
+# Image size (configs/rocks.py has been 96 px since these rows; 128 px did not beat it).
+size_row() {
+  row "$1" "$out/rocks_image_size_$2/data.image_size-$2" \
+    same rocks --root="$out/rocks_image_size_$2" --sweep=data.image_size="$2"
+}
+size_row "recommended: configs/rocks.py (the recipe at 96 px)" 96
+size_row "the recipe at 64 px" 64
 # One change at a time from the 32 px recipe: row32 LABEL ROOT KEY=VALUE... (one run per row).
 row32() {
   local label=$1 root=$out/rocks32_$2; shift 2
@@ -85,26 +74,39 @@ row32() {
   row "32 px recipe, $label" "$root/${name//,/x}" \
     same rocks --config.data.image_size=32 --root="$root" "${sweeps[@]}"
 }
-row32 "80 epochs" epochs num_epochs=80
-row32 "+ EMA 0.99 + test-time flips" ema_flip ema_decay=0.99 test_time_flip=True
-row32 "flip_bright (reference preset) instead of strong" light_augment augment.preset=flip_bright
-row32 "ReLU-before-BN blocks (reference order)" block_order model.block_order=relu_bn
-row32 "+ mixup 0.2 / CutMix 1.0" mix augment.mixup_alpha=0.2 augment.cutmix_alpha=1.0
+# The augmentation: the parts of the strong preset, then the reference's presets in its place.
 row32 "without the random resized crop" no_crop augment.crop_min_scale=1.0
 row32 "without 90-degree rotations" no_rotate augment.rotate90=False
 row32 "without colour jitter" no_colour augment.colour_jitter=0.0
-row32 "3 convs per stage (deeper)" depth model.convs_per_stage=3
-row32 "widths 32-64-128-256 (wider)" width 'model.widths=(32,64,128,256)'
-row32 "flip (reference preset) instead of strong" reference_augment_flip augment.preset=flip
 row32 "crop (reference preset) instead of strong" reference_augment_crop augment.preset=crop
-row32 "reduce-on-plateau instead of warmup + cosine" schedule schedule=plateau
-# The largest input size (~90 minutes per row on 2 CPU cores: 17.5 minutes a fold).
-row "the recipe at 128 px" "$out/rocks_image_size_128/data.image_size-128" \
-  same rocks --root="$out/rocks_image_size_128" --sweep=data.image_size=128
-# Each regulariser of the starting point alone, added back to the 32 px recipe.
+row32 "flip (reference preset) instead of strong" reference_augment_flip augment.preset=flip
+row32 "flip_bright (reference preset) instead of strong" light_augment augment.preset=flip_bright
+# Each regulariser of the starting point (below) alone, added back to the 32 px recipe.
 row32 "+ dropout 0.2" dropout model.dropout=0.2
 row32 "+ weight decay 0.05" weight_decay weight_decay=0.05
 row32 "+ label smoothing 0.1" label_smoothing label_smoothing=0.1
+# The settings the study started from (configs/rocks.py before it: dropout 0.2, weight decay 0.05,
+# label smoothing 0.1) at 32 px, on their own folds as first run.
+old=(--config.model.dropout=0.2 --config.weight_decay=0.05 --config.label_smoothing=0.1)
+row "start: rocks regularised (dropout 0.2, wd 0.05, ls 0.1), 32 px" \
+  "$out/rocks32/data.image_size-32" \
+  rocks "${old[@]}" --root="$out/rocks32" --sweep=data.image_size=32
+row "start, with flip_bright instead of strong" "$out/rocks32_augment/augment.preset-flip_bright" \
+  rocks "${old[@]}" --root="$out/rocks32_augment" --config.data.image_size=32 \
+  --sweep=augment.preset=flip_bright
+# Training and network.
+row32 "+ mixup 0.2 / CutMix 1.0" mix augment.mixup_alpha=0.2 augment.cutmix_alpha=1.0
+row32 "+ EMA 0.99 + test-time flips" ema_flip ema_decay=0.99 test_time_flip=True
+row32 "reduce-on-plateau instead of warmup + cosine" schedule schedule=plateau
+row32 "ReLU-before-BN blocks (reference order)" block_order model.block_order=relu_bn
+row32 "3 convs per stage (deeper)" depth model.convs_per_stage=3
+row32 "widths 32-64-128-256 (wider)" width 'model.widths=(32,64,128,256)'
+row32 "80 epochs" epochs num_epochs=80
+# The largest input size, and the reference recipe on its own folds (the first study's).
+size_row "the recipe at 128 px" 128
+row "reference recipe at its full budget (configs/residual.py), its own folds" \
+  "$out/reference/model.dropout-0.2" \
+  sweep --config=configs/residual.py --root="$out/reference" --sweep=model.dropout=0.2
 # The table and the small-multiple curves of every row, in the order above (a row neither finished
 # here nor kept in the record is listed as 'not run yet'): <out>/ablations_table.md and
 # <out>/ablations_curves.png. Rerunning this script on a finished study only redraws them.
