@@ -34,7 +34,7 @@ row() {  # row LABEL DIR COMMAND...: the row DIR that COMMAND runs, unless the r
   "$@"
   report >/dev/null
 }
-sweep() { python scripts/sweep.py "${common[@]}" "$@"; }
+sweep() { python scripts/sweep.py "$1" "${common[@]}" "${@:2}"; }  # $1: --config=FILE
 rocks() { sweep --config=configs/rocks.py "$@"; }
 # The recipe at 32 px (configs/rocks.py at 32 px, whose dropout, weight decay and label smoothing
 # are 0): every row but the first study's reference and the starting point reuses its folds
