@@ -60,8 +60,9 @@ def read_folds(run_dir: str) -> dict:
   config = _load_json(os.path.join(fold_dirs[0], 'config.json'))
   num_folds = int(config['data']['kfold'])
   patience = int(config.get('early_stopping_patience', 0))
-  folds, done_dirs = [], []
+  folds, done_dirs, machines = [], [], set()
   for d in fold_dirs:
+    machines.update(machine_of(d))
     records = rockjax.metrics(d)
     if not records:
       continue
@@ -78,7 +79,18 @@ def read_folds(run_dir: str) -> dict:
   # data.split_from, carries that run's count).
   groups = _load_json(os.path.join(fold_dirs[0], 'split.json')).get('duplicate_groups')
   return dict(num_folds=num_folds, folds=folds, duplicate_groups=groups,
-              folds_id=fold_fingerprint(done_dirs) if len(done_dirs) == num_folds else '-')
+              folds_id=fold_fingerprint(done_dirs) if len(done_dirs) == num_folds else '-',
+              machines=sorted(machines))
+
+
+def machine_of(run_dir: str) -> set[str]:
+  """Where a run trained, from its environment.json ('date: CPU model, N cores'; XLA:CPU compiles
+  for the CPU, so the same run can end a little differently on another CPU model)."""
+  path = os.path.join(run_dir, 'environment.json')
+  if not os.path.exists(path):
+    return set()
+  return {f'{e["time"][:10]}: {e.get("processor") or "CPU not recorded"}'
+          + (f', {e["cpu_count"]} cores' if e.get('cpu_count') else '') for e in _load_json(path)}
 
 
 def summarise(label: str, facts: dict) -> dict:
@@ -104,7 +116,7 @@ def complete(row: dict) -> bool:
   return bool(row['num_folds']) and row['done'] == row['num_folds']
 
 
-NOT_RUN = dict(num_folds=0, folds=[], duplicate_groups='-', folds_id='-')
+NOT_RUN = dict(num_folds=0, folds=[], duplicate_groups='-', folds_id='-', machines=[])
 
 
 def load_record(path: str) -> dict:
@@ -132,7 +144,8 @@ def save_record(path: str, kept: dict) -> None:
 RECORD_ABOUT = ('Finished rows of a k-fold ablation study (scripts/ablation_report.py --record): '
                 'per fold its final and best val accuracy, best epoch, epochs run, final train '
                 'accuracy, seconds and val-accuracy curve; the duplicate groups and fingerprint '
-                'of its folds. Rows whose run directories are gone are drawn from here.')
+                'of its folds, and the days and CPUs it trained on. Rows whose run directories '
+                'are gone are reported from here.')
 
 
 def gather(label: str, run_dir: str, kept: dict | None) -> dict:
@@ -148,12 +161,14 @@ def gather(label: str, run_dir: str, kept: dict | None) -> dict:
   if row is not None and complete(row):
     old = kept.get(label)
     if old is not None and summarise(label, old)['per_fold'] != row['per_fold']:
-      print(f'{label}: the run in {run_dir} ends at {row["per_fold"]}, the record kept '
-            f'{summarise(label, old)["per_fold"]}; the record now keeps this run', file=sys.stderr)
+      print(f'{label}: the run in {run_dir} ends at {row["per_fold"]} ({"; ".join(row["machines"])})'
+            f', the record kept {summarise(label, old)["per_fold"]} '
+            f'({"; ".join(old.get("machines", []))}); the record now keeps this run',
+            file=sys.stderr)
     kept[label] = {k: row[k] for k in NOT_RUN}
     return row
   if label in kept:
-    return summarise(label, kept[label])
+    return summarise(label, dict(NOT_RUN, **kept[label]))
   return row or summarise(label, NOT_RUN)
 
 

@@ -175,6 +175,19 @@ def prepare_workdir(workdir: str, config) -> None:
   write_environment(os.path.join(workdir, 'environment.json'))
 
 
+def processor() -> str:
+  """The CPU's model name (XLA:CPU compiles for it, so figures can differ in the last digits from
+  one CPU model to another, and a training run with them), or '' where it cannot be read."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor()
+
+
 def write_environment(path: str) -> None:
   """Library versions, Python, platform and devices of this run (appended to on every resume)."""
   versions = {}
@@ -184,8 +197,9 @@ def write_environment(path: str) -> None:
     except importlib.metadata.PackageNotFoundError:
       pass
   entry = dict(time=time.strftime('%Y-%m-%dT%H:%M:%S%z'), python=sys.version.split()[0],
-               platform=platform.platform(), libraries=versions,
-               devices=[str(d) for d in jax.local_devices()], process_count=jax.process_count())
+               platform=platform.platform(), processor=processor(), cpu_count=os.cpu_count(),
+               libraries=versions, devices=[str(d) for d in jax.local_devices()],
+               device_kind=jax.local_devices()[0].device_kind, process_count=jax.process_count())
   sessions = []
   if os.path.exists(path):
     try:

@@ -8,7 +8,8 @@ import ablation_report  # scripts/ (on sys.path: tests/conftest.py)
 import pytest
 
 
-def fake_kfold_run(root, bests, val_sets, num_epochs=3, finished_folds=None, finals=None):
+def fake_kfold_run(root, bests, val_sets, num_epochs=3, finished_folds=None, finals=None,
+                   cpu='AMD EPYC'):
   """A k-fold run directory as crossval writes it: fold_*/config.json, metrics.jsonl, split.json.
   Val accuracy rises to `bests` at the last epoch, or peaks there one epoch early and ends at
   `finals`."""
@@ -18,6 +19,8 @@ def fake_kfold_run(root, bests, val_sets, num_epochs=3, finished_folds=None, fin
     os.makedirs(d)
     config = dict(num_epochs=num_epochs, early_stopping_patience=0, data=dict(kfold=k))
     json.dump(config, open(os.path.join(d, 'config.json'), 'w'))
+    json.dump([dict(time='2026-12-06T22:13:07+0000', processor=cpu, cpu_count=2)],
+              open(os.path.join(d, 'environment.json'), 'w'))
     json.dump(dict(val=val, train=[], duplicate_groups=7),
               open(os.path.join(d, 'split.json'), 'w'))
     epochs = num_epochs if finished_folds is None or f in finished_folds else 1
@@ -108,7 +111,9 @@ def test_a_record_keeps_finished_rows_whose_run_directories_are_gone(tmp_path, m
   first = _table(out)
   assert first['one'][2] == '**58.00 +- 9.17**' and first['part'][2] == '1 of 3 folds done'
   assert first['later'][2] == 'not run yet' and first['later'][1] == '-'
-  assert list(json.load(open(record))['rows']) == ['one']  # only the finished row is kept
+  kept = json.load(open(record))['rows']
+  assert list(kept) == ['one']  # only the finished row is kept, with where it ran
+  assert kept['one']['machines'] == ['2026-12-06: AMD EPYC, 2 cores']
   for d in (one, part):
     for f in os.listdir(d):
       shutil.rmtree(os.path.join(d, f))
@@ -132,9 +137,10 @@ def test_a_rerun_that_ends_differently_replaces_the_record_and_says_so(tmp_path,
   assert ablation_report.main(args) == 0
   assert 'the record kept' not in capsys.readouterr().err  # the same run: nothing to say
   shutil.rmtree(run)
-  fake_kfold_run(run, [0.5, 0.7], val_sets)
+  fake_kfold_run(run, [0.5, 0.7], val_sets, cpu='Intel Xeon')
   assert ablation_report.main(args) == 0
-  assert 'ends at [50.0, 70.0], the record kept [50.0, 60.0]' in capsys.readouterr().err
+  assert ('ends at [50.0, 70.0] (2026-12-06: Intel Xeon, 2 cores), the record kept [50.0, 60.0] '
+          '(2026-12-06: AMD EPYC, 2 cores)') in capsys.readouterr().err
   assert _table(f'{tmp_path}/r')['row'][1] == '50.00, 70.00'
   kept = json.load(open(record))['rows']['row']
   assert [f["final"] for f in kept["folds"]] == pytest.approx([0.5, 0.7])

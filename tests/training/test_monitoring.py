@@ -17,6 +17,10 @@ def test_training_writes_curves_and_tensorboard_events(run):
   assert len(events) == 1
   env = json.load(open(os.path.join(workdir, 'environment.json')))
   assert env[-1]['libraries']['jax'] and env[-1]['libraries']['flax']
+  assert env[-1]['cpu_count'] >= 1 and env[-1]['device_kind'] == 'cpu'
+  assert isinstance(env[-1]['processor'], str)  # the CPU's model name ('' where none is given)
+  if os.path.exists('/proc/cpuinfo'):
+    assert env[-1]['processor']
 
 
 def test_progress_bar_draws_only_on_a_terminal(tmp_path):
