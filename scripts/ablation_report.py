@@ -74,7 +74,7 @@ def read_folds(run_dir: str) -> dict:
                       final=last['val_accuracy'],
                       best_epoch=last['best_epoch'], epochs=last['epoch'],
                       final_train=last['train_accuracy'], seconds=last['elapsed_seconds'],
-                      curve=[(r['epoch'], r['val_accuracy']) for r in records]))
+                      curve=[(r['epoch'], round(r['val_accuracy'], 6)) for r in records]))
   # The split records the duplicate groups it was made with (a split reused from another run, via
   # data.split_from, carries that run's count).
   groups = _load_json(os.path.join(fold_dirs[0], 'split.json')).get('duplicate_groups')
@@ -133,9 +133,6 @@ def load_record(path: str) -> dict:
 def save_record(path: str, kept: dict) -> None:
   """Writes the record whole (a temporary file, then a rename), rows in label order."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  for facts in kept.values():
-    for f in facts['folds']:
-      f['curve'] = [(e, round(v, 6)) for e, v in f['curve']]
   with open(path + '.tmp', 'w') as f:
     json.dump(dict(about=RECORD_ABOUT, rows=dict(sorted(kept.items()))), f, indent=1)
   os.replace(path + '.tmp', path)
@@ -159,12 +156,11 @@ def gather(label: str, run_dir: str, kept: dict | None) -> dict:
   if kept is None:
     return row
   if row is not None and complete(row):
-    old = kept.get(label)
-    if old is not None and summarise(label, old)['per_fold'] != row['per_fold']:
-      print(f'{label}: the run in {run_dir} ends at {row["per_fold"]} ({"; ".join(row["machines"])})'
-            f', the record kept {summarise(label, old)["per_fold"]} '
-            f'({"; ".join(old.get("machines", []))}); the record now keeps this run',
-            file=sys.stderr)
+    old = summarise(label, dict(NOT_RUN, **kept[label])) if label in kept else None
+    if old is not None and old['per_fold'] != row['per_fold']:
+      print(f'{label}: the run in {run_dir} ends at {row["per_fold"]} '
+            f'({"; ".join(row["machines"])}), the record kept {old["per_fold"]} '
+            f'({"; ".join(old["machines"])}); the record now keeps this run', file=sys.stderr)
     kept[label] = {k: row[k] for k in NOT_RUN}
     return row
   if label in kept:

@@ -196,10 +196,11 @@ def write_environment(path: str) -> None:
       versions[name] = importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
       pass
+  devices = jax.local_devices()
   entry = dict(time=time.strftime('%Y-%m-%dT%H:%M:%S%z'), python=sys.version.split()[0],
                platform=platform.platform(), processor=processor(), cpu_count=os.cpu_count(),
-               libraries=versions, devices=[str(d) for d in jax.local_devices()],
-               device_kind=jax.local_devices()[0].device_kind, process_count=jax.process_count())
+               libraries=versions, devices=[str(d) for d in devices],
+               device_kind=devices[0].device_kind, process_count=jax.process_count())
   sessions = []
   if os.path.exists(path):
     try:
