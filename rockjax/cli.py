@@ -207,3 +207,20 @@ def preview(config, workdir: str, inputs) -> str:
   from rockjax.training import monitoring
   monitoring.write_images(workdir, 'preview', 0, {f'preview/{config.augment.preset}': path})
   return f'augmentation preview in {path} (and in TensorBoard\'s Images tab)'
+
+
+def split(config, workdir: str, inputs) -> str:
+  """The split training would use, written into the workdir without training: to look at (sizes,
+  duplicate groups, data_report.json) before hours of training, or to share (data.split_from)."""
+  from rockjax.training import crossval
+  lines = []
+  for run_dir, data in crossval.write_splits(config, workdir):
+    dup = data.report.get('duplicates', {})
+    groups = ('split reused' if dup.get('reused_saved_split') else
+              f'{dup["duplicate_groups"]} duplicate groups ({dup["cross_class_groups"]} across '
+              'classes)' if 'duplicate_groups' in dup else 'duplicates not grouped')
+    test = f', {len(data.test)} test' if data.test is not None else ''
+    lines.append(f'{run_dir}: {len(data.train)} training, {len(data.val)} validation{test} '
+                 f'images; {groups}')
+  return '\n'.join(lines + [f'training with this config and --workdir={workdir} uses this split '
+                             f'(another config reuses it with --config.data.split_from={workdir})'])

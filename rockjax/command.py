@@ -21,6 +21,7 @@ MODES = {
     'predict': cli.predict,  # classify --inputs
     'export': cli.export,  # write the SavedModel and the other export.formats
     'preview': cli.preview,  # write a PNG of the configured augmentation
+    'split': cli.split,  # write the split (k-fold: every fold's) into --workdir, without training
 }
 
 FLAGS = flags.FLAGS

@@ -145,3 +145,15 @@ def test_a_finished_run_names_the_commands_that_come_next():
   assert '--mode=eval --workdir="runs/my rocks"' in text
   assert '--mode=predict --workdir="runs/my rocks" --inputs=FOLDER_OF_PHOTOS' in text
   assert text.splitlines()[2].strip() == 'python main.py --mode=export --workdir="runs/my rocks"'
+
+
+def test_mode_split_writes_every_folds_split_without_training(tmp_path):
+  result = run_main('--config=tests/tiny_cli_config.py', '--mode=split', '--config.data.kfold=2',
+                    f'--workdir={tmp_path}')
+  assert result.returncode == 0, result.stderr[-2000:]
+  lines = result.stdout.strip().splitlines()
+  assert [l.split(':')[0] for l in lines[:2]] == [str(tmp_path / 'fold_0'), str(tmp_path / 'fold_1')]
+  assert 'training, ' in lines[0] and 'duplicate groups' in lines[0]
+  assert f'--config.data.split_from={tmp_path}' in lines[-1]
+  val = [json.load(open(tmp_path / f'fold_{f}' / 'split.json'))['val'] for f in range(2)]
+  assert not set(val[0]) & set(val[1]) and not (tmp_path / 'fold_0' / 'checkpoints').exists()

@@ -25,6 +25,25 @@ def fold_config(config, fold: int):
   return c
 
 
+def write_splits(config, workdir: str) -> list[tuple[str, object]]:
+  """Reads and splits the data as training would, without training: split.json, class_names.json
+  and data_report.json (k-fold: every fold's, in fold_<f>/), with the config.json training checks
+  them against, so training in the same workdir reuses the split and a changed config remakes it.
+  [(run directory, its rockjax.data.dataset.Dataset)]."""
+  from rockjax.data import dataset as datasets
+  runs = [(workdir, config)]
+  if config.data.kfold and config.data.fold < 0:
+    runs = [(os.path.join(workdir, f'fold_{f}'), fold_config(config, f))
+            for f in range(config.data.kfold)]
+  out = []
+  with workdirs.claim(workdir, config):
+    for run_dir, c in runs:
+      if run_dir != workdir:
+        workdirs.prepare_workdir(run_dir, c)
+      out.append((run_dir, datasets.load_dataset(c, run_dir)))
+  return out
+
+
 def _mean_std(values) -> tuple[float, float]:
   values = np.asarray(values, np.float64)
   return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0  # sample std

@@ -10,6 +10,7 @@ import pytest
 
 from rockjax.data import dataset as datasets
 from rockjax.training import crossval, feeding, loop, optim, runtime
+from rockjax.training import workdir as workdirs
 from helpers import comparable_records, tiny_config
 
 
@@ -35,6 +36,32 @@ def test_kfold_run_reports_mean_and_std_and_validates_every_image_once(tmp_path)
   assert saved['std_final_val_accuracy'] >= 0 and 'pooled_final_val_accuracy' in saved
   again = crossval.run_kfold(config, str(tmp_path))  # finished folds are no-ops
   assert again['mean_best_val_accuracy'] == result['mean_best_val_accuracy']
+  # --mode=split writes the same folds without training (what data.split_from then shares).
+  alone = tmp_path / 'split_only'
+  written = crossval.write_splits(config, str(alone))
+  assert [d for d, _ in written] == [str(alone / f'fold_{f}') for f in range(3)]
+  for f, (_, data) in enumerate(written):
+    trained = json.load(open(tmp_path / f'fold_{f}' / 'split.json'))
+    split = json.load(open(alone / f'fold_{f}' / 'split.json'))
+    assert (split['train'], split['val']) == (trained['train'], trained['val'])
+    assert sorted(data.val.paths) == sorted(trained['val'])
+  assert not list(alone.glob('fold_*/checkpoints')) and not list(alone.glob('fold_*/metrics*'))
+
+
+def test_a_split_written_alone_is_kept_by_training_with_its_config_and_remade_for_another(
+    tmp_path):
+  config = tiny_config(data__kfold=2)
+  crossval.write_splits(config, str(tmp_path))
+  fold_1 = tmp_path / 'fold_1'
+  other = crossval.fold_config(tiny_config(data__kfold=2, seed=7), 1)
+  workdirs.prepare_workdir(str(fold_1), other)  # what training under another seed does first
+  assert not (fold_1 / 'split.json').exists(), 'a split made under another seed is not reused'
+  crossval.write_splits(config, str(tmp_path))
+  before = (fold_1 / 'split.json').read_text()
+  workdirs.prepare_workdir(str(fold_1), crossval.fold_config(config, 1))  # the same config
+  assert (fold_1 / 'split.json').read_text() == before
+  (single,) = crossval.write_splits(tiny_config(), str(tmp_path / 'one'))
+  assert single[0] == str(tmp_path / 'one') and (tmp_path / 'one' / 'split.json').exists()
 
 
 def fake_fold(config, workdir):
