@@ -31,6 +31,8 @@ def write_splits(config, workdir: str) -> list[tuple[str, object]]:
   them against, so training in the same workdir reuses the split and a changed config remakes it.
   [(run directory, its rockjax.data.dataset.Dataset)]."""
   from rockjax.data import dataset as datasets
+  if jax.process_index() != 0:  # one writer per workdir, as in training
+    return []
   runs = [(workdir, config)]
   if config.data.kfold and config.data.fold < 0:
     runs = [(os.path.join(workdir, f'fold_{f}'), fold_config(config, f))

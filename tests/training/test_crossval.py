@@ -75,6 +75,9 @@ def test_only_process_0_writes_the_kfold_workdir(tmp_path, monkeypatch, process_
   monkeypatch.setattr(jax, 'process_index', lambda: process_index)
   monkeypatch.setattr(loop, 'train_and_evaluate', fake_fold)
   workdir = tmp_path / 'k'
+  written = crossval.write_splits(tiny_config(data__kfold=2), str(tmp_path / 'split'))
+  assert (len(written), (tmp_path / 'split').exists()) == ((2, True) if process_index == 0 else
+                                                           (0, False))
   result = crossval.run_kfold(tiny_config(data__kfold=2), str(workdir))
   assert result['mean_best_val_accuracy'] == pytest.approx(0.55)
   assert result['mean_final_val_accuracy'] == pytest.approx(0.45)
