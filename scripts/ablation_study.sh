@@ -40,18 +40,19 @@ rocks() { sweep --config=configs/rocks.py "$@"; }
 # are 0): every row but the first study's reference and the starting point reuses its folds
 # (data.split_from), so they are validated on exactly the same images. Where the record keeps it,
 # only its folds are written again when its directory is missing (seconds, not ~16 minutes).
+base_set=(weight_decay=0.0 label_smoothing=0.0 model.dropout=0.0)  # its changes to the recipe
 base_run() {
   rocks --root="$out/rocks32_no_regularisation" --config.data.image_size=32 \
-    --sweep=weight_decay=0.0 --sweep=label_smoothing=0.0 --sweep=model.dropout=0.0
+    "${base_set[@]/#/--sweep=}"
 }
 base="$out/rocks32_no_regularisation/weight_decay-0.0_label_smoothing-0.0_model.dropout-0.0"
 row "32 px recipe: no dropout, wd, ls (base of the rows below)" "$base" base_run
 same() {  # same COMMAND...: COMMAND on the base's folds
   # Where the record keeps the base but its directory is gone, its folds are written again without
-  # training (--mode=split, the same config: the split is deterministic; the folds column checks it).
+  # training (--mode=split, same config: the split is deterministic; the folds column checks it).
   [ -f "$base/fold_$((k - 1))/split.json" ] || python main.py --mode=split \
-    --config=configs/rocks.py "${common[@]}" --config.data.image_size=32 --config.weight_decay=0.0 \
-    --config.label_smoothing=0.0 --config.model.dropout=0.0 --workdir="$base"
+    --config=configs/rocks.py "${common[@]}" --config.data.image_size=32 \
+    "${base_set[@]/#/--config.}" --workdir="$base"
   "$@" --config.data.split_from="$base"
 }
 # The reference recipe, as configs/residual.py defines it (32 px, nearest, flips + brightness, ten

@@ -152,7 +152,7 @@ def test_mode_split_writes_every_folds_split_without_training(tmp_path):
                     f'--workdir={tmp_path}')
   assert result.returncode == 0, result.stderr[-2000:]
   lines = result.stdout.strip().splitlines()
-  assert [l.split(':')[0] for l in lines[:2]] == [str(tmp_path / 'fold_0'), str(tmp_path / 'fold_1')]
+  assert [l.split(':')[0] for l in lines[:2]] == [str(tmp_path / f'fold_{f}') for f in (0, 1)]
   assert 'training, ' in lines[0] and 'duplicate groups' in lines[0]
   assert f'--config.data.split_from={tmp_path}' in lines[-1]
   val = [json.load(open(tmp_path / f'fold_{f}' / 'split.json'))['val'] for f in range(2)]

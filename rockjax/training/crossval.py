@@ -25,6 +25,10 @@ def fold_config(config, fold: int):
   return c
 
 
+def fold_dir(workdir: str, fold: int) -> str:
+  return os.path.join(workdir, f'fold_{fold}')
+
+
 def write_splits(config, workdir: str) -> list[tuple[str, object]]:
   """Reads and splits the data as training would, without training: split.json, class_names.json
   and data_report.json (k-fold: every fold's, in fold_<f>/), with the config.json training checks
@@ -35,8 +39,7 @@ def write_splits(config, workdir: str) -> list[tuple[str, object]]:
     return []
   runs = [(workdir, config)]
   if config.data.kfold and config.data.fold < 0:
-    runs = [(os.path.join(workdir, f'fold_{f}'), fold_config(config, f))
-            for f in range(config.data.kfold)]
+    runs = [(fold_dir(workdir, f), fold_config(config, f)) for f in range(config.data.kfold)]
   out = []
   with workdirs.claim(workdir, config):
     for run_dir, c in runs:
@@ -88,10 +91,10 @@ def run_kfold(config, workdir: str) -> dict:
   with workdirs.claim(workdir, config, is_main):  # one k-fold run per root
     use_compilation_cache(workdir)
     for fold in folds:
-      fold_dir = os.path.join(workdir, f'fold_{fold}')
-      logging.info('=== fold %d of %d (%s) ===', fold + 1, k, fold_dir)
-      summary = loop.train_and_evaluate(fold_config(config, fold), fold_dir)
-      results.append(dict(fold=fold, workdir=fold_dir,
+      run_dir = fold_dir(workdir, fold)
+      logging.info('=== fold %d of %d (%s) ===', fold + 1, k, run_dir)
+      summary = loop.train_and_evaluate(fold_config(config, fold), run_dir)
+      results.append(dict(fold=fold, workdir=run_dir,
                           final_val_accuracy=summary['final_val_accuracy'],
                           best_val_accuracy=summary['best_val_accuracy'],
                           best_epoch=summary['best_epoch'], epochs=summary['epochs'],
