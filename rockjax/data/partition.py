@@ -92,6 +92,12 @@ def _reuse_split(image_set: folder.ImageSet, saved_split: dict, data_config):
   return train, val, test
 
 
+def fold_dir(workdir: str, fold: int) -> str:
+  """Where a k-fold run keeps fold `fold` (rockjax/training/crossval.py writes it, split_from reads
+  it)."""
+  return os.path.join(workdir, f'fold_{fold}')
+
+
 def shared_split_path(data_config) -> str | None:
   """The split.json that `data.split_from` names (a run's workdir, or a k-fold run's root, whose
   fold_<f>/split.json is used for fold f), or None when it is not set."""
@@ -99,7 +105,7 @@ def shared_split_path(data_config) -> str | None:
     return None
   base = data_config.split_from
   if data_config.kfold:
-    base = os.path.join(base, f'fold_{data_config.fold}')
+    base = fold_dir(base, data_config.fold)
   path = os.path.join(base, 'split.json')
   if not os.path.exists(path):
     raise ConfigError(f'config.data.split_from: {path!r} does not exist; name the workdir of a run '

@@ -15,6 +15,7 @@ import jax
 import numpy as np
 from absl import logging
 
+from rockjax.data.partition import fold_dir
 from rockjax.fileio import write_json
 from rockjax.training import loop, workdir as workdirs
 
@@ -23,10 +24,6 @@ def fold_config(config, fold: int):
   c = config.copy_and_resolve_references()
   c.data.fold = fold
   return c
-
-
-def fold_dir(workdir: str, fold: int) -> str:
-  return os.path.join(workdir, f'fold_{fold}')
 
 
 def write_splits(config, workdir: str) -> list[tuple[str, object]]:
