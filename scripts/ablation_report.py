@@ -8,8 +8,8 @@ Each argument is `label=DIR`, where DIR is one cross-validated run (it holds kfo
 fold_*/). Writes <out>_table.md (one row per run: per-fold and mean +- std final-epoch val accuracy,
 which no choice was made on, beside the mean +- std best-epoch val accuracy, selected on the same
 images and so optimistic, and their mean difference; final train accuracy, best epoch, wall time
-per fold, duplicate groups and a fingerprint of the folds, so rows validated on the same folds can
-be told apart from rows that were not) and <out>_curves.png (mean val accuracy over the folds, per
+per fold, duplicate groups, a fingerprint of the folds, so rows validated on the same folds can
+be told apart from rows that were not, and the CPU model it trained on) and <out>_curves.png (mean val accuracy over the folds, per
 epoch, each panel titled with its final-epoch mean). Unfinished runs are listed with the folds they
 have.
 
@@ -26,6 +26,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import sys
 
 import _bootstrap  # noqa: F401  (the repository root on sys.path)
@@ -172,8 +173,8 @@ def markdown(rows: list[dict]) -> str:
   lines = ['| row | per-fold final-epoch val acc (%) | final epoch: mean +- std (%) | '
            'best epoch, selected on val: mean +- std (%) | best - final (points) | '
            'final train acc (%) | best epoch (mean) | wall time per fold | duplicate groups | '
-           'folds |',
-           '|---|---|---|---|---|---|---|---|---|---|']
+           'folds | CPU |',
+           '|---|---|---|---|---|---|---|---|---|---|---|']
   for r in rows:
     if complete(r):
       score = f'**{r["final_mean"]:.2f} +- {r["final_std"]:.2f}**'
@@ -187,8 +188,15 @@ def markdown(rows: list[dict]) -> str:
     epoch = f'{r["best_epoch"]:.1f}' if r['done'] else '-'
     lines.append(f'| {r["label"]} | {", ".join(f"{v:.2f}" for v in r["per_fold"]) or "-"} | '
                  f'{score} | {selected} | {gap} | {train} | {epoch} | {minutes} | '
-                 f'{r["duplicate_groups"]} | {r["folds_id"]} |')
+                 f'{r["duplicate_groups"]} | {r["folds_id"]} | {cpu_models(r) or "-"} |')
   return '\n'.join(lines) + '\n'
+
+
+def cpu_models(row: dict) -> str:
+  """The CPU models a row trained on, from its machines ('date: model, N cores'): rows trained on
+  the same model repeat each other digit for digit, rows from another model may end a point away."""
+  models = {re.sub(r', \d+ cores$', '', m.split(': ', 1)[-1]) for m in row['machines']}
+  return ', '.join(sorted(models))
 
 
 def mean_curve(row: dict) -> list[tuple[int, float]]:

@@ -40,7 +40,8 @@ def test_table_has_mean_std_and_tells_fold_sets_apart(tmp_path):
   one = fake_kfold_run(str(tmp_path / 'one'), [0.5, 0.6, 0.7], folds_a,
                        finals=[0.48, 0.6, 0.66])
   two = fake_kfold_run(str(tmp_path / 'two'), [0.4, 0.4, 0.4], folds_a)
-  other = fake_kfold_run(str(tmp_path / 'other'), [0.4, 0.5, 0.6], folds_b)
+  other = fake_kfold_run(str(tmp_path / 'other'), [0.4, 0.5, 0.6], folds_b,
+                         cpu='Intel(R) Xeon(R) Processor')
   part = fake_kfold_run(str(tmp_path / 'part'), [0.9, 0.9, 0.9], folds_a, finished_folds={0})
   out = str(tmp_path / 'report' / 'study')
   assert ablation_report.main([f'one={one}', f'two={two}', f'other={other}', f'part={part}',
@@ -55,6 +56,8 @@ def test_table_has_mean_std_and_tells_fold_sets_apart(tmp_path):
   assert rows['one'][5] == '53-53' and rows['one'][7] == '3.0 min' and rows['one'][8] == '7'
   assert rows['one'][9] == rows['two'][9] != rows['other'][9]  # same folds, same fingerprint
   assert rows['part'][2] == '1 of 3 folds done' and rows['part'][9] == '-'
+  # Where each row trained (XLA:CPU compiles for the CPU model: rows from one model repeat).
+  assert rows['one'][10] == 'AMD EPYC' and rows['other'][10] == 'Intel(R) Xeon(R) Processor'
   with open(f'{out}_curves.png', 'rb') as f:
     assert f.read(8) == b'\x89PNG\r\n\x1a\n'
 
@@ -111,6 +114,7 @@ def test_a_record_keeps_finished_rows_whose_run_directories_are_gone(tmp_path, m
   first = _table(out)
   assert first['one'][2] == '**58.00 +- 9.17**' and first['part'][2] == '1 of 3 folds done'
   assert first['later'][2] == 'not run yet' and first['later'][1] == '-'
+  assert first['one'][10] == 'AMD EPYC' and first['later'][10] == '-'
   kept = json.load(open(record))['rows']
   assert list(kept) == ['one']  # only the finished row is kept, with where it ran
   assert kept['one']['machines'] == ['2026-12-06: AMD EPYC, 2 cores']
