@@ -9,9 +9,9 @@ fold_*/). Writes <out>_table.md (one row per run: per-fold and mean +- std final
 which no choice was made on, beside the mean +- std best-epoch val accuracy, selected on the same
 images and so optimistic, and their mean difference; final train accuracy, best epoch, wall time
 per fold, duplicate groups, a fingerprint of the folds, so rows validated on the same folds can
-be told apart from rows that were not, and the CPU model it trained on) and <out>_curves.png (mean val accuracy over the folds, per
-epoch, each panel titled with its final-epoch mean). Unfinished runs are listed with the folds they
-have.
+be told apart from rows that were not, and the CPU model it trained on) and <out>_curves.png
+(mean val accuracy over the folds, per epoch, each panel titled with its final-epoch mean).
+Unfinished runs are listed with the folds they have.
 
 With --record=FILE (a JSON file, made when missing), every finished row is kept there too, and a row
 whose directory is gone or unfinished is taken from the record: a study run over several machines
