@@ -7,7 +7,10 @@ An MBConv block is a 1x1 expand conv (absent when the expansion is 1), a kxk dep
 or 2) and a 1x1 project conv, each followed by BatchNorm (ReLU6 after the first two), with an
 identity skip, dropped per example with the stochastic-depth rate (model.drop_connect, rising
 linearly over the blocks), where the stride is 1 and the channels match. Convolutions use
-TensorFlow's 'SAME' padding, as the ImageNet weights were trained with.
+TensorFlow's 'SAME' padding, as the ImageNet weights were trained with. `model.head_blocks` names
+blocks whose globally pooled outputs the classifier reads too, after the top's 1,280 features
+(mid-level features, which describe texture; the shipped weights fit either way, the classifier
+being new).
 
 Inputs are uint8 RGB in [0, 255] (or floats in [0, 1]); the network scales them to
 (x - 127) / 128, the scaling the ImageNet weights expect (measured in scripts/pretrained_check.py:
@@ -25,8 +28,9 @@ from jax import lax
 
 from rockjax import checks, pixels
 from rockjax.models import depthwise, registry
-from rockjax.models.layers import (LayerSettings, Network, batch_norm, classifier_head, he_normal,
-                                   layer_kwargs)
+from rockjax.errors import ConfigError
+from rockjax.models.layers import (LayerSettings, Network, batch_norm, classifier_head, global_pool,
+                                   he_normal, layer_kwargs)
 
 # Lite0's stages: (repeats, kernel, stride, expansion, output channels).
 BASE_STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
@@ -169,6 +173,7 @@ class EfficientNetLite(Network):
   drop_connect: float = 0.2
   input_mean: float = INPUT_MEAN
   input_std: float = INPUT_STD
+  head_blocks: tuple[str, ...] = ()  # blocks whose pooled outputs the classifier also reads
 
   @property
   def head_dropout(self) -> float:
@@ -184,16 +189,33 @@ class EfficientNetLite(Network):
       x = (pixels.to_unit_range(images, self.dtype) * 255.0 - self.input_mean) / self.input_std
     x = ConvBN(STEM_CHANNELS, 3, 2, name='stem', **layer_kwargs(self, 'stem'))(x, train)
     specs = block_specs(self.width, self.depth)
+    extra = []  # pooled outputs of head_blocks, in block order
     for i, (kernel, stride, expand, _, out) in enumerate(specs):
       x = MBConv(kernel, stride, expand, out, drop_rate=self.drop_connect * i / len(specs),
                  name=f'block_{i}', **layer_kwargs(self, f'block_{i}'))(x, train)
+      if f'block_{i}' in self.head_blocks:
+        extra.append(global_pool(x))
     x = ConvBN(TOP_CHANNELS, name='top', **layer_kwargs(self, 'top'))(x, train)
-    return classifier_head(x, self.num_classes, self.dtype, self.dropout, train, features)
+    return classifier_head(x, self.num_classes, self.dtype, self.dropout, train, features,
+                           tuple(extra))
+
+
+def head_blocks(model_config) -> tuple[str, ...]:
+  """model.head_blocks as a tuple of block names ('' -> ())."""
+  return tuple(b.strip() for b in model_config.head_blocks.split(',') if b.strip())
 
 
 def _validate(config) -> None:
   checks.fraction(config, 'model.drop_connect', True, False)
   checks.choice(config, 'model.depthwise_impl', depthwise.DEPTHWISE_IMPLS)
+  width, depth, _, _ = VARIANTS[config.model.name]
+  blocks = [f'block_{i}' for i in range(len(block_specs(width, depth)))]
+  chosen = head_blocks(config.model)
+  unknown = [b for b in chosen if b not in blocks]
+  if unknown or len(set(chosen)) != len(chosen):
+    raise ConfigError(f'config.model.head_blocks: {config.model.head_blocks!r} must name distinct '
+                      f'blocks of {config.model.name}, block_0 .. {blocks[-1]}'
+                      + (f'; unknown: {unknown}' if unknown else '; one is named twice'))
 
 
 def _network(name: str) -> registry.Network:
@@ -201,7 +223,7 @@ def _network(name: str) -> registry.Network:
 
   def build(m, num_classes: int, **settings) -> EfficientNetLite:
     return EfficientNetLite(num_classes=num_classes, width=width, depth=depth, dropout=m.dropout,
-                            drop_connect=m.drop_connect, **settings)
+                            drop_connect=m.drop_connect, head_blocks=head_blocks(m), **settings)
 
   return registry.Network(
       name=name, build=build, validate=_validate, weights={'imagenet': IMAGENET[name]},
@@ -211,6 +233,9 @@ def _network(name: str) -> registry.Network:
       fields=dict(
           drop_connect=0.2,  # EfficientNet: stochastic depth, rising linearly to this rate
           depthwise_impl='auto',  # auto | xla | shifted | platform (models/depthwise.py)
+          # EfficientNet: blocks (comma-separated, e.g. 'block_10,block_14') whose globally pooled
+          # outputs the classifier reads beside the top's features (mid-level texture features)
+          head_blocks='',
       ))
 
 

@@ -237,13 +237,17 @@ MAP = 'map'  # features=MAP: the last feature map, before pooling (serving/salie
 
 
 def classifier_head(x, num_classes: int, dtype, dropout: float = 0.0, train: bool = False,
-                    features: bool | str = False) -> jnp.ndarray:
+                    features: bool | str = False, extra: tuple = ()) -> jnp.ndarray:
   """Global average pool and the classifier; with `features`, the pooled features instead of the
   logits (what a frozen backbone hands to a head trained on its own); with features='map', the
-  feature map [N, H, W, C] before pooling (class activation maps)."""
+  feature map [N, H, W, C] before pooling (class activation maps). `extra`: pooled features of
+  earlier layers [N, C_i], read by the classifier after the last map's own (so the classifier's
+  first C kernel rows are the map's, which class activation maps use)."""
   if features == MAP:
     return x
   pooled = global_pool(x)
+  if extra:
+    pooled = jnp.concatenate([pooled] + [e.astype(pooled.dtype) for e in extra], axis=-1)
   if features:
     return pooled
   return classifier(pooled, num_classes, dtype, dropout, train)

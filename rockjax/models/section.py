@@ -58,6 +58,8 @@ def validate(config) -> None:
   if config.init_freeze:  # names this network's modules (after its weights: the likelier mistake)
     expand_frozen(m, config.init_freeze)
   network.validate(config)
+  checks.check(not m.get('head_blocks') or 'head_blocks' in network.fields, 'model.head_blocks',
+               f'{m.head_blocks!r}: {m.name} has no such option (EfficientNet-Lite networks do)')
   min_size = network.min_image_size(m)
   checks.check(config.data.image_size >= min_size, 'data.image_size',
                f'{config.data.image_size} px is too small for {m.name} as configured, which '

@@ -50,7 +50,11 @@ def source_path(weights: models.registry.WeightsFile) -> str:
 
 
 def _abstract_variables(model_config) -> dict:
-  """Shapes of the network's variables with the ImageNet classifier (nothing computed)."""
+  """Shapes of the network's variables with the ImageNet classifier (nothing computed): the
+  network as shipped, its classifier reading the top's features alone (model.head_blocks unset)."""
+  model_config = model_config.copy_and_resolve_references()
+  if model_config.get('head_blocks'):
+    model_config.head_blocks = ''
   model = models.create_model(model_config, IMAGENET_CLASSES)
   images = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.uint8)
   return jax.eval_shape(functools.partial(model.init, train=False), jax.random.PRNGKey(0), images)

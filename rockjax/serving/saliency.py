@@ -4,7 +4,9 @@ Every rockjax network ends in global average pooling and one linear classifier, 
 weights for class c (the class score's gradient, averaged over each channel of the last feature
 map A) are the classifier's own weights W[:, c] divided by the map's area, and the map is
 ReLU(sum_k W[k, c] A_k), scaled to [0, 1] (Grad-CAM, Selvaraju et al. 2017, reduces here to the
-CAM of Zhou et al. 2016; tests/serving/test_saliency.py checks it against autodiff). It is as
+CAM of Zhou et al. 2016; tests/serving/test_saliency.py checks it against autodiff). With
+model.head_blocks the classifier also reads earlier blocks' pooled outputs, in the rows after the
+map's, and the map shows the last layer's share of the score. It is as
 coarse as that last feature map (9x9 for EfficientNet-Lite0 at 288 px, 4x4 for the 32 px residual
 CNN) and is stretched over the photo bilinearly. The map of the predicted class is drawn in red over
 the photo: `--mode=eval` for its most confident errors (`eval/most_confident_errors_explained.png`),
@@ -42,7 +44,9 @@ def class_maps(predictor, images: np.ndarray, classes=None, batch_size: int = 64
   for start in range(0, len(images), batch_size):
     chunk = images[start:start + batch_size]
     fmap = np.asarray(_map_fn(predictor.model.apply)(variables, chunk), np.float32)
-    weights = kernel[:, np.asarray(classes[start:start + batch_size])].T  # [n, C]
+    # The map's own rows: a classifier that also reads earlier blocks' pooled features
+    # (model.head_blocks) has them after these, and the map is of the last layer's share.
+    weights = kernel[:fmap.shape[-1], np.asarray(classes[start:start + batch_size])].T  # [n, C]
     cam = np.maximum(np.einsum('nhwc,nc->nhw', fmap, weights), 0.0)
     cam /= np.maximum(cam.max(axis=(1, 2), keepdims=True), 1e-12)
     out.append(np.asarray(jax.image.resize(jnp.asarray(cam), (len(cam),) + images.shape[1:3],

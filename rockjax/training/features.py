@@ -10,9 +10,10 @@ view the network would be scored in (mirrored; turned by quarter turns), and the
 probabilities averaged over the views, as steps.class_log_probs averages the network's. Each set is
 cached in `<workdir>/features/` under a key of the backbone's weights (a digest of every variable
 but the head's), the preprocessing (image size, resampling, aspect, alpha background), the images
-(their paths and a digest of their decoded pixels), the augmentation, the pass and the view, so a
-resumed run, or a second run with the same workdir, reads them instead of computing them again;
-anything that would change a feature changes the key.
+(their paths and a digest of their decoded pixels), the augmentation, the pass, the view and the
+blocks the head reads besides the top (model.head_blocks), so a resumed run, or a second run with
+the same workdir, reads them instead of computing them again; anything that would change a feature
+changes the key.
 
 Training then runs the ordinary steps (rockjax/training/steps.py) of the device-resident feed
 (rockjax/training/feeding.py) with the features in place of the images and the head in place of
@@ -88,6 +89,9 @@ def cache_key(config, backbone: str, paths, split: str, pass_index: int,
               augment=repr(augment_spec(config)) if pass_index else 'none')
   if view != steps.IDENTITY:
     what['view'] = list(view)
+  blocks = [b.strip() for b in config.model.get('head_blocks', '').split(',') if b.strip()]
+  if blocks:  # the features are the top's and these blocks' (keys without them stay as they were)
+    what['head_blocks'] = blocks
   return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -168,7 +168,8 @@ def test_the_fast_mode_is_the_pretrained_recipe_with_its_head_alone_on_cached_fe
   recipe = configlib.load_config_file(os.path.join(ROOT, 'configs/pretrained.py'))
   fast = configlib.load_config_file(os.path.join(ROOT, 'configs/pretrained_features.py'))
   assert set(configlib.differences(recipe, fast)) == {
-      'features.enabled', 'init_freeze', 'num_epochs', 'batch_size', 'data.image_size'}
+      'features.enabled', 'init_freeze', 'num_epochs', 'batch_size', 'data.image_size',
+      'model.head_blocks'}
   assert fast.test_time_flip  # scored with mirror images too, from their cached features
   assert recipe.model.name == fast.model.name == 'EfficientNetLite0'
   assert recipe.model.pretrained == fast.model.pretrained == 'imagenet'

@@ -2,6 +2,7 @@
 stochastic depth, frozen modules and BatchNorm, bf16, and finite-difference gradients."""
 
 import functools
+import re
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +11,7 @@ import pytest
 from jax.test_util import check_grads
 
 from rockjax import models, schema
+from rockjax.errors import ConfigError
 from rockjax.models import efficientnet
 from rockjax.training import steps
 
@@ -66,6 +68,43 @@ def test_output_and_feature_shapes(size):
   assert logits.shape == (3, 5) and logits.dtype == jnp.float32
   assert features.shape == (3, 1280)
   assert variables['params']['block_3']['depthwise']['kernel'].shape == (5, 5, 1, 144)
+
+
+def test_head_blocks_join_their_pooled_outputs_to_the_tops_features():
+  """model.head_blocks: the classifier reads the top's pooled features, then each named block's
+  pooled output in block order (whatever order the config names them in)."""
+  model = lite(head_blocks='block_10, block_4')
+  x = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+  init = jax.jit(functools.partial(
+      model.init_with_output, train=False,
+      capture_intermediates=lambda m, method: method == '__call__' and len(m.scope.path) == 1))
+  logits, variables = init(jax.random.PRNGKey(0), x)
+  pooled = [np.asarray(variables['intermediates'][name]['__call__'][0]).mean(axis=(1, 2))
+            for name in ('top', 'block_4', 'block_10')]
+  head = variables['params']['Dense_0']
+  assert head['kernel'].shape == (1280 + 40 + 112, 5)
+  np.testing.assert_allclose(logits, np.concatenate(pooled, axis=1) @ head['kernel'] + head['bias'],
+                             rtol=1e-4, atol=1e-4)
+  features = jax.eval_shape(functools.partial(model.apply, train=False, features=True),
+                            {k: variables[k] for k in ('params', 'batch_stats')}, x)
+  assert features.shape == (3, 1280 + 40 + 112)
+
+
+@pytest.mark.parametrize('blocks,message', [
+    ('block_16', "unknown: ['block_16']"), ('top', "unknown: ['top']"),
+    ('block_3,block_3', 'named twice')])
+def test_head_blocks_must_name_distinct_blocks(blocks, message):
+  config = schema.base_config()
+  config.model.name = 'EfficientNetLite0'
+  config.model.head_blocks = blocks
+  with pytest.raises(ConfigError, match=r'config\.model\.head_blocks: .*' + re.escape(message)):
+    models.section.validate(config)
+  config.model.name = 'EfficientNetLite1'  # 21 blocks
+  config.model.head_blocks = 'block_20'
+  models.section.validate(config)
+  config.model.name = 'ResidualCNN'
+  with pytest.raises(ConfigError, match=r'config\.model\.head_blocks: .*ResidualCNN has no such'):
+    models.section.validate(config)
 
 
 def test_the_skip_and_stochastic_depth():

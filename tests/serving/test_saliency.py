@@ -2,6 +2,7 @@
 uses; maps for every network; eval and predict write them."""
 
 import os
+import types
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +38,43 @@ def test_the_map_is_grad_cam(run):
   small = np.asarray(jax.image.resize(jnp.asarray(np.stack(expected)), got.shape, 'bilinear'))
   np.testing.assert_allclose(got, np.clip(small, 0, 1), atol=1e-5)
   assert got.shape == (3, 16, 16) and got.min() >= 0 and got.max() <= 1
+
+
+def test_with_head_blocks_the_map_is_grad_cam_of_the_last_layers_share():
+  """A classifier that also reads earlier blocks (model.head_blocks): the class score's gradient
+  with respect to the last map is its own rows of the kernel, the first ones."""
+  config = schema.base_config()
+  config.model.name, config.model.head_blocks = 'EfficientNetLite0', 'block_14'
+  model = models.create_model(config.model, 3)
+  images = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+  rng = np.random.default_rng(1)  # random weights and unit statistics, without compiling init
+  shapes = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), images, train=False))
+  variables = {
+      'params': jax.tree.map(lambda s: rng.normal(0.0, 0.1, s.shape).astype(np.float32),
+                             shapes['params']),
+      'batch_stats': jax.tree_util.tree_map_with_path(
+          lambda path, s: np.full(s.shape, "'var'" in jax.tree_util.keystr(path), np.float32),
+          shapes['batch_stats'])}
+  head = variables['params'][HEAD]
+  predictor = types.SimpleNamespace(model=model, variables=variables)
+  fmap = saliency._map_fn(model.apply)(variables, images)  # the program class_maps runs
+  # For each image, the class its map favours most (so the map is not all zeros)
+  classes = np.asarray(global_pool(fmap) @ head['kernel'][:fmap.shape[-1]]).argmax(axis=1)
+  block = rng.normal(size=(2, 192))  # the block's pooled features: the gradient is the same for any
+
+  def score(a, i):  # the class score with the top's map as the variable, the block's part fixed
+    whole = jnp.concatenate([global_pool(a), block], axis=1)
+    return (whole @ head['kernel'] + head['bias'])[i, classes[i]]
+
+  expected = []
+  for i in range(len(images)):
+    grad = jax.grad(score)(fmap, i)[i]
+    cam = np.maximum(np.einsum('hwc,c->hw', np.asarray(fmap[i]), np.asarray(grad.mean((0, 1)))), 0)
+    expected.append(cam / max(cam.max(), 1e-12))
+  assert all(e.max() == 1.0 for e in expected)  # a map, not all zeros
+  got = saliency.class_maps(predictor, images, classes)
+  small = np.asarray(jax.image.resize(jnp.asarray(np.stack(expected)), got.shape, 'bilinear'))
+  np.testing.assert_allclose(got, np.clip(small, 0, 1), atol=1e-5)
 
 
 @pytest.mark.parametrize('name', ['ResidualCNN', 'SeedCNN', 'EfficientNetLite0'])

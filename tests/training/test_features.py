@@ -49,6 +49,22 @@ def test_the_head_trains_on_cached_features_and_the_network_scores_the_same(run,
   assert (report['test_time_flip'], report['test_time_rotate']) == (flip, rotate)
 
 
+def test_a_head_that_reads_earlier_blocks_trains_on_their_features_too(tmp_path):
+  """EfficientNet-Lite0 from ImageNet with model.head_blocks: the cached features are the top's and
+  the named blocks' pooled outputs, and the whole network scores what the head scored."""
+  config = tiny_config(model__name='EfficientNetLite0', model__pretrained='imagenet',
+                       model__head_blocks='block_10,block_15', features__enabled=True,
+                       data__image_size=32, num_epochs=2, learning_rate=3e-2)
+  workdir = str(tmp_path / 'features')
+  summary = loop.train_and_evaluate(config, workdir)
+  folder_ = os.path.join(workdir, features.FOLDER)
+  for name in os.listdir(folder_):
+    with np.load(os.path.join(folder_, name)) as cached:
+      assert cached['features'].shape[1:] == (1280 + 112 + 320,)
+  report = evaluation.evaluate_workdir(workdir, config.eval)
+  assert report['accuracy'] == pytest.approx(summary['best_val_accuracy'], abs=1e-6)
+
+
 def test_cached_features_are_reused_and_keyed_by_what_changes_them(run, tmp_path, monkeypatch):
   _, source, _ = run
   config = tiny_config(init_from=source, features__enabled=True, num_epochs=3,
@@ -81,7 +97,12 @@ def test_cached_features_are_reused_and_keyed_by_what_changes_them(run, tmp_path
   assert folder.pixels_digest(images) == folder.pixels_digest(images.copy())
   keys.add(features.cache_key(config, 'b', ['x.png'], 'train', 1,
                               pixels=folder.pixels_digest(edited)))
-  assert len(keys) == 7
+  # The features themselves change when the head reads more blocks (model.head_blocks).
+  more = tiny_config(init_from=source, features__enabled=True, features__passes=2,
+                     augment__preset='flip')
+  more.model.head_blocks = 'block_3'  # (an EfficientNet option; only the key is computed here)
+  keys.add(features.cache_key(more, 'b', ['x.png'], 'train', 1))
+  assert len(keys) == 8
 
 
 def test_a_photo_edited_in_place_is_featurised_again(run, tmp_path):

@@ -99,12 +99,14 @@ def test_a_different_architecture_is_one_error_naming_the_parameter(run, tmp_pat
 
 def test_starting_from_the_imagenet_weights(tmp_path):
   """EfficientNet-Lite0 from its ImageNet weights: every weight but the head's is ImageNet's, the
-  frozen modules stay so (parameters and statistics), and the rest train."""
+  frozen modules stay so (parameters and statistics), and the rest train. Here the classifier also
+  reads two earlier blocks (model.head_blocks): the shipped weights fit the network all the same."""
   from rockjax import pretrained
   photos = three_class_folder(tmp_path / 'photos')
   config = tiny_config(num_epochs=1, batch_size=12, data__dir=photos, data__image_size=32,
                        model__name='EfficientNetLite0', model__pretrained='imagenet',
-                       init_freeze='stem:block_13', model__dropout=0.2)  # a short backward
+                       init_freeze='stem:block_13', model__dropout=0.2,  # a short backward
+                       model__head_blocks='block_10,block_15')
   target = str(tmp_path / 'tuned')
   summary = loop.train_and_evaluate(config, target)
   assert summary['epochs'] == 1 and np.isfinite(summary['final_val_accuracy'])
@@ -119,7 +121,7 @@ def test_starting_from_the_imagenet_weights(tmp_path):
       if name.startswith(('stem/',) + tuple(f'block_{i}/' for i in range(14))):
         np.testing.assert_array_equal(got[name], want[name], err_msg=name)
   got, want = flat(tuned['params']), flat(imagenet['params'])
-  assert got['Dense_0/kernel'].shape == (1280, 3)
+  assert got['Dense_0/kernel'].shape == (1280 + 112 + 320, 3)
   assert not np.array_equal(got['block_15/project/kernel'], want['block_15/project/kernel'])
 
 
