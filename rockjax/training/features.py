@@ -89,9 +89,9 @@ def cache_key(config, backbone: str, paths, split: str, pass_index: int,
               augment=repr(augment_spec(config)) if pass_index else 'none')
   if view != steps.IDENTITY:
     what['view'] = list(view)
-  blocks = [b.strip() for b in config.model.get('head_blocks', '').split(',') if b.strip()]
+  blocks = models.efficientnet.head_blocks(config.model)
   if blocks:  # the features are the top's and these blocks' (keys without them stay as they were)
-    what['head_blocks'] = blocks
+    what['head_blocks'] = list(blocks)
   return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
