@@ -200,6 +200,11 @@ class EfficientNetLite(Network):
                            tuple(extra))
 
 
+def block_names(width: float, depth: float) -> tuple[str, ...]:
+  """The MBConv blocks' module names, in order: block_0 .. block_15 for Lite0."""
+  return tuple(f'block_{i}' for i in range(len(block_specs(width, depth))))
+
+
 def head_blocks(model_config) -> tuple[str, ...]:
   """model.head_blocks as a tuple of block names ('' -> ())."""
   return tuple(b.strip() for b in model_config.head_blocks.split(',') if b.strip())
@@ -209,7 +214,7 @@ def _validate(config) -> None:
   checks.fraction(config, 'model.drop_connect', True, False)
   checks.choice(config, 'model.depthwise_impl', depthwise.DEPTHWISE_IMPLS)
   width, depth, _, _ = VARIANTS[config.model.name]
-  blocks = [f'block_{i}' for i in range(len(block_specs(width, depth)))]
+  blocks = block_names(width, depth)
   chosen = head_blocks(config.model)
   unknown = [b for b in chosen if b not in blocks]
   if unknown or len(set(chosen)) != len(chosen):
@@ -228,8 +233,7 @@ def _network(name: str) -> registry.Network:
   return registry.Network(
       name=name, build=build, validate=_validate, weights={'imagenet': IMAGENET[name]},
       min_image_size=lambda m: 2 ** DOWNSAMPLINGS,
-      modules=lambda m: ('stem',) + tuple(f'block_{i}' for i in range(len(
-          block_specs(width, depth)))) + ('top',),
+      modules=lambda m: ('stem',) + block_names(width, depth) + ('top',),
       fields=dict(
           drop_connect=0.2,  # EfficientNet: stochastic depth, rising linearly to this rate
           depthwise_impl='auto',  # auto | xla | shifted | platform (models/depthwise.py)
