@@ -39,3 +39,27 @@ def run(tmp_path_factory):
   config = tiny_config(num_epochs=3, predict__latency_runs=20, predict__batch_size=16)
   summary = loop.train_and_evaluate(config, workdir)
   return config, workdir, summary
+
+
+# The modules that hold the suite's longest tests (20-100 s each on 2 cores, `--durations`), run
+# first, longest first. --dist=worksteal hands each worker a contiguous half of the collection and
+# an idle worker takes tests from the end of the other's queue, so what runs last is what the
+# collection ends with: short tests there keep both workers busy to the end, where a long test
+# started late left one idle. Within a module the order is unchanged (its fixtures are built once).
+LONGEST_FIRST = (
+    'tests/scripts/test_device_check.py',
+    'tests/training/test_feeding.py',
+    'tests/training/test_multiprocess.py',
+    'tests/training/test_finetune.py',
+    'tests/test_cli.py',
+    'tests/training/test_crash.py',
+    'tests/training/test_features.py',
+    'tests/training/test_screening.py',
+    'tests/training/test_steps.py',
+    'tests/training/test_loop.py',
+)
+
+
+def pytest_collection_modifyitems(items):
+  rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+  items.sort(key=lambda item: rank.get(item.nodeid.split('::')[0], len(rank)))

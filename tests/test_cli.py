@@ -3,7 +3,7 @@
 import json
 import os
 
-from helpers import run_main, write_image
+from helpers import ROOT, run_main, write_image
 
 
 def test_cli_eval_without_a_run_is_a_clean_error(tmp_path):
@@ -91,23 +91,24 @@ def test_cli_finetune_and_pretrain_configs_refuse_to_run_without_their_required_
   assert not (tmp_path / 'w').exists(), 'neither trains from scratch nor on the generated set'
 
 
-def test_cli_pretrain_then_finetune_from_it(tmp_path):
+def test_pretrain_then_finetune_from_it(tmp_path):
   """The two configs chain as their docstrings say (short runs; the mechanics are tested in
-  tests/training/test_finetune.py)."""
+  tests/training/test_finetune.py). Through the Python API, in this process: the command line's
+  flags are tested above, and two more processes cost the suite 25 s."""
+  import rockjax
   for root, names in ((tmp_path / 'large', ('a', 'b', 'c', 'd')), (tmp_path / 'rocks', ('x', 'y'))):
     for c, name in enumerate(names):
       for i in range(10):
         write_image(str(root / name / f'{i}.png'), seed=100 * c + i)
-  short = ('--config.num_epochs=1', '--config.warmup_epochs=0', '--config.batch_size=8',
-           '--config.model.widths=(8,8,8,8)')  # a narrow net: the chaining is tested, not the net
-  result = run_main('--config=configs/pretrain.py', f'--config.data.dir={tmp_path / "large"}',
-                    *short, f'--workdir={tmp_path / "pre"}', timeout=300)
-  assert result.returncode == 0, result.stderr[-3000:]
-  result = run_main('--config=configs/finetune.py', f'--config.init_from={tmp_path / "pre"}',
-                    f'--config.data.dir={tmp_path / "rocks"}', '--config.data.image_size=32',
-                    '--config.data.test_fraction=0', *short, f'--workdir={tmp_path / "ft"}',
-                    timeout=300)
-  assert result.returncode == 0, result.stderr[-3000:]
+  short = dict(num_epochs=1, warmup_epochs=0, batch_size=8, num_devices=1,
+               model__widths=(8, 8, 8, 8))  # a narrow net: the chaining is tested, not the net
+  configs = os.path.join(ROOT, 'configs')
+  rockjax.train(os.path.join(configs, 'pretrain.py'), str(tmp_path / 'pre'),
+                data__dir=str(tmp_path / 'large'), **short)
+  summary = rockjax.train(os.path.join(configs, 'finetune.py'), str(tmp_path / 'ft'),
+                          init_from=str(tmp_path / 'pre'), data__dir=str(tmp_path / 'rocks'),
+                          data__image_size=32, data__test_fraction=0.0, **short)
+  assert summary['epochs'] == 1
   record = json.load(open(tmp_path / 'ft' / 'init.json'))
   assert os.path.samefile(record['source_workdir'], tmp_path / 'pre'), record
   assert record['head'] == 're-initialised', record  # 4 classes there, 2 here

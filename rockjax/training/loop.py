@@ -91,7 +91,8 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
     return summary(ctx, loop)
   feed = (features.FeatureFeed(config, rt, dataset, schedule, ctx.model, workdir)
           if config.features.enabled else feeding.make_feed(config, rt, dataset, schedule))
-  monitor = monitoring.Monitor(workdir, enabled=rt.is_main, config=config)
+  monitor = monitoring.Monitor(workdir, enabled=rt.is_main, config=config,
+                               curves_every_seconds=config.curves_every_seconds)
   epoch_seconds = []
   with faults.one_line(workdir, loop):  # Ctrl-C, SIGTERM, a full disk: one line
     try:

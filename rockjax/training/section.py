@@ -26,6 +26,7 @@ def defaults() -> dict:
   c.update(_optimiser())
   c['early_stopping_patience'] = 10  # epochs without a val-accuracy gain; 0 disables
   c['log_every_steps'] = 0  # extra within-epoch log lines; 0 means only per-epoch lines
+  c['curves_every_seconds'] = 30.0  # curves.png is redrawn at most this often, and at the end
   c['steps_per_dispatch'] = 1  # train steps per compiled call (lax.scan); raise it on a GPU or TPU
   c['checkpoint_every_epochs'] = 1  # how often the latest state is saved (the best: each gain)
   c['ema_decay'] = 0.0  # > 0 (e.g. 0.99): evaluate, keep and export a moving average of the weights
@@ -94,7 +95,8 @@ def validate(config) -> None:
               'checkpoint_every_epochs', 'steps_per_dispatch', 'distributed_timeout_seconds'):
     positive(config, key)
   for key in ('num_devices', 'weight_decay', 'label_smoothing', 'grad_clip_norm', 'warmup_epochs',
-              'early_stopping_patience', 'log_every_steps', 'plateau.patience', 'plateau.min_lr',
+              'early_stopping_patience', 'log_every_steps', 'curves_every_seconds',
+              'plateau.patience', 'plateau.min_lr',
               'plateau.min_delta', 'cosine_final_fraction', 'init_lr_multiplier'):
     positive(config, key, allow_zero=True)
   fraction(config, 'label_smoothing', True, False)

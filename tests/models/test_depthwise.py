@@ -18,13 +18,14 @@ def test_shifted_equals_grouped_convolution_and_its_gradients(size, kernel, stri
   rng = np.random.default_rng(sum(size) + kernel + stride)
   x = jnp.asarray(rng.normal(size=(2, *size, 6)), jnp.float32)
   w = jnp.asarray(rng.normal(size=(kernel, kernel, 1, 6)), jnp.float32)
-  ref = depthwise.depthwise_conv(x, w, stride, 'xla')
-  out = depthwise.depthwise_conv(x, w, stride, 'shifted')
+  # Compiled: each program once, rather than op by op (6 s a case in the suite)
+  ref = jax.jit(lambda x, w: depthwise.depthwise_conv(x, w, stride, 'xla'))(x, w)
+  out = jax.jit(lambda x, w: depthwise.depthwise_conv(x, w, stride, 'shifted'))(x, w)
   assert out.shape == ref.shape == (2, -(-size[0] // stride), -(-size[1] // stride), 6)
   np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
   loss = lambda impl: lambda x, w: (depthwise.depthwise_conv(x, w, stride, impl) ** 2).sum()
-  for a, b in zip(jax.grad(loss('shifted'), argnums=(0, 1))(x, w),
-                  jax.grad(loss('xla'), argnums=(0, 1))(x, w)):
+  for a, b in zip(jax.jit(jax.grad(loss('shifted'), argnums=(0, 1)))(x, w),
+                  jax.jit(jax.grad(loss('xla'), argnums=(0, 1)))(x, w)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
 
@@ -33,8 +34,8 @@ def test_shifted_gradients_match_finite_differences():
   with jax.enable_x64():
     x = jnp.asarray(rng.normal(size=(2, 5, 6, 3)))
     w = jnp.asarray(rng.normal(size=(3, 3, 1, 3)))
-    check_grads(lambda x, w: depthwise.depthwise_conv(x, w, 2, 'shifted'), (x, w), order=2,
-                modes=['rev'])
+    check_grads(jax.jit(lambda x, w: depthwise.depthwise_conv(x, w, 2, 'shifted')), (x, w),
+                order=2, modes=['rev'])
 
 
 def test_same_padding_puts_the_odd_pixel_after():
@@ -91,6 +92,6 @@ def test_kernel_gradient_taken_in_blocks_of_images_equals_the_grouped_convolutio
   monkeypatch.setattr(depthwise, 'KERNEL_GRAD_BLOCK_BYTES', 2 * image_bytes)  # 2 images a block
   assert depthwise.images_per_block(6, image_bytes) == 2
   loss = lambda impl: lambda x, w: (jnp.sin(depthwise.depthwise_conv(x, w, stride, impl))).sum()
-  for a, b in zip(jax.grad(loss('shifted'), argnums=(0, 1))(x, w),
-                  jax.grad(loss('xla'), argnums=(0, 1))(x, w)):
+  for a, b in zip(jax.jit(jax.grad(loss('shifted'), argnums=(0, 1)))(x, w),
+                  jax.jit(jax.grad(loss('xla'), argnums=(0, 1)))(x, w)):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

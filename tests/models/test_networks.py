@@ -127,8 +127,8 @@ def test_check_grads_finite_differences_on_tiny_model():
       return steps.cross_entropy(logits, labels).mean()
 
     # float64 and a small step: the finite differences must not straddle ReLU or max-pool kinks.
-    check_grads(loss, (variables['params'],), order=1, modes=['rev'], atol=1e-6, rtol=1e-5,
-                eps=1e-7)
+    check_grads(jax.jit(loss), (variables['params'],), order=1, modes=['rev'], atol=1e-6,
+                rtol=1e-5, eps=1e-7)
 
 
 def test_loss_gradient_is_finite_and_nonzero_for_every_parameter():
@@ -168,9 +168,10 @@ def test_conv_as_matmul_equals_xla_convolution_and_its_gradients(h, k, cin):
   w = jnp.asarray(rng.normal(size=(k, k, cin, 6)), jnp.float32)
   ref = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), 'SAME',
                                               dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  np.testing.assert_allclose(models.conv_as_matmul(x, w), ref(x, w), rtol=1e-5, atol=1e-5)
-  g_ref = jax.grad(lambda x, w: (ref(x, w) ** 2).sum(), argnums=(0, 1))(x, w)
-  g_mm = jax.grad(lambda x, w: (models.conv_as_matmul(x, w) ** 2).sum(), argnums=(0, 1))(x, w)
+  np.testing.assert_allclose(jax.jit(models.conv_as_matmul)(x, w), ref(x, w), rtol=1e-5,
+                             atol=1e-5)
+  grads = lambda f: jax.jit(jax.grad(lambda x, w: (f(x, w) ** 2).sum(), argnums=(0, 1)))(x, w)
+  g_ref, g_mm = grads(ref), grads(models.conv_as_matmul)
   for a, b in zip(g_mm, g_ref):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
 
@@ -182,9 +183,9 @@ def test_conv_impls_share_parameters_and_outputs():
   for impl in ('xla', 'matmul', 'auto'):
     config = tiny_config(model__conv_impl=impl)
     model = models.create_model(config.model, 4)
-    variables = model.init(jax.random.PRNGKey(0), images, train=False)
+    variables = jax.jit(functools.partial(model.init, train=False))(jax.random.PRNGKey(0), images)
     trees.append(jax.tree.map(np.shape, variables))
-    outs.append(np.asarray(model.apply(variables, images, train=False)))
+    outs.append(np.asarray(jax.jit(functools.partial(model.apply, train=False))(variables, images)))
   assert trees[0] == trees[1] == trees[2]
   np.testing.assert_allclose(outs[0], outs[1], rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(outs[0], outs[2], rtol=1e-4, atol=1e-5)

@@ -24,7 +24,7 @@ def test_device_check_quick_writes_every_part(tmp_path):
   study = parts['kfold_study']
   assert len(study['fold_accuracies']) == 2 and study['wall_seconds'] > 0
   row = parts['train rocks bfloat16 batch 8']
-  assert set(row['images_per_s']) >= {'step_k1', 'step_k2', 'end_to_end_k1', 'end_to_end_k2'}
+  assert set(row['images_per_s']) >= {'step_k1', 'end_to_end_k1'}
   assert all(rate > 0 for rate in row['images_per_s'].values())
   assert row['flops_per_step'] > 0 and row['compile_seconds']['step_k1'] > 0
   if 'pytorch' in row['images_per_s']:  # PyTorch installed: the same network, parameter for param

@@ -129,3 +129,41 @@ def test_eval_and_preview_figures_are_tensorboard_images(run, tmp_path):
           for v in ev.summary.value if v.HasField('image')}
   assert tags == {f'preview/{config.augment.preset}'}
   assert report['checkpoint_epoch'] >= 1
+
+
+def test_curves_are_drawn_at_most_every_so_often_and_always_at_the_end(tmp_path, monkeypatch):
+  """curves.png took 0.6 s a draw, after every epoch: more than a small run's epoch. It is drawn
+  when curves_every_seconds have passed, and on close() (the run's end, an error, a signal) if an
+  epoch came after the last draw."""
+  drawn = []  # the epochs each draw showed
+  monkeypatch.setattr(monitoring.plots, 'training_curves',
+                      lambda records, path, **kw: drawn.append([r['epoch'] for r in records]))
+  now = [100.0]
+  monitor = monitoring.Monitor(str(tmp_path), config=None, curves_every_seconds=30,
+                               clock=lambda: now[0])
+  records = []
+  for epoch, seconds in ((1, 10), (2, 10), (3, 15), (4, 5)):
+    now[0] += seconds
+    records.append({'epoch': epoch})
+    monitor.write_epoch(records[-1], list(records))
+  assert drawn == [[1, 2, 3]]  # 35 s after the start; epoch 4 came 5 s after that draw
+  monitor.close()
+  assert drawn == [[1, 2, 3], [1, 2, 3, 4]]
+  monitor.close()  # nothing new: no second draw
+  assert len(drawn) == 2
+  every_epoch = monitoring.Monitor(str(tmp_path), curves_every_seconds=0, clock=lambda: now[0])
+  for epoch in (1, 2):
+    every_epoch.write_epoch({'epoch': epoch}, [{'epoch': e} for e in range(1, epoch + 1)])
+  every_epoch.close()
+  assert drawn[2:] == [[1], [1, 2]]
+
+
+def test_a_failed_draw_at_close_is_a_warning_that_hides_nothing(tmp_path, monkeypatch, caplog):
+  def fail(*args, **kwargs):
+    raise OSError('No space left on device')
+  monkeypatch.setattr(monitoring.plots, 'training_curves', fail)
+  monitor = monitoring.Monitor(str(tmp_path), curves_every_seconds=1e9)
+  monitor.write_epoch({'epoch': 1}, [{'epoch': 1}])  # not drawn yet
+  with caplog.at_level('WARNING'):
+    monitor.close()
+  assert 'curves.png was not redrawn: No space left on device' in caplog.text
