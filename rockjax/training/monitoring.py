@@ -108,8 +108,8 @@ class Monitor:
 
   The PNG is redrawn after an epoch when `curves_every_seconds` have passed since it was last
   drawn (since the run started, at first), and on close() if an epoch came after it: at the end
-  of the run, and when it stops on an error or a signal. Drawing takes about 0.6 s on a CPU core,
-  more than a whole epoch of a small run.
+  of the run, and when it stops on an error or a signal. A draw takes 0.2-0.3 s on a CPU core
+  (more on a busy one), more than a whole epoch of a small run.
   """
 
   def __init__(self, workdir: str, enabled: bool = True, config=None,
