@@ -26,8 +26,8 @@ def lite(name='EfficientNetLite0', num_classes=5, frozen=(), **model_overrides):
 
 def shallow(**model_overrides):
   """Lite0 with one block a stage but two in the sixth (8 blocks, not 16): every kind of block (no
-  expansion and 6x, 3x3 and 5x5, strides 1 and 2, the identity skip) at half the compile time, for
-  the tests of what every block does the same way."""
+  expansion and 6x, 3x3 and 5x5, strides 1 and 2, the identity skip) with half the blocks to
+  compile, for the tests of what every block does the same way."""
   return lite(**model_overrides).clone(depth=0.3)
 
 
