@@ -2,17 +2,27 @@
 process-wide defaults (offline libraries, XLA flags) come from importing it, as in every entry point."""
 
 import os
+import shutil
 import sys
 import tempfile
 
 # Read once, when the JAX backend starts: must be set before any test imports jax.
 os.environ['JAX_NUM_CPU_DEVICES'] = '8'
 os.environ['JAX_PLATFORMS'] = 'cpu'
-# Generated data and image caches go to a throwaway folder, shared by the session's subprocesses.
+# Generated data and image caches go to a throwaway folder, shared by the worker's subprocesses.
 os.environ['ROCKJAX_CACHE_DIR'] = tempfile.mkdtemp(prefix='rockjax-test-cache-')
-# So do compiled programs: many tests compile the same tiny network's steps (in this process and
-# in subprocesses), and JAX's persistent cache compiles each distinct program once per session.
-os.environ['JAX_COMPILATION_CACHE_DIR'] = os.path.join(os.environ['ROCKJAX_CACHE_DIR'], 'jax')
+# Compiled programs go to one folder for the whole session: many tests compile the same tiny
+# network's steps (in both xdist workers and in subprocesses), and JAX's persistent cache compiles
+# each distinct program once. The pytest process that starts first makes it; the xdist workers
+# it starts inherit the variable. The folder's path is part of JAX's cache key (JAX puts XLA's
+# autotuning cache in it, and that option is hashed), so a folder per worker shared nothing
+# between workers. (A program both workers compile at once is written twice; one read while the
+# other writes fails to decompress, and JAX warns and compiles it.)
+_MADE_HERE = [os.environ['ROCKJAX_CACHE_DIR']]  # removed when this process's session ends
+if 'ROCKJAX_TEST_COMPILE_CACHE' not in os.environ:
+  os.environ['ROCKJAX_TEST_COMPILE_CACHE'] = tempfile.mkdtemp(prefix='rockjax-test-jax-')
+  _MADE_HERE.append(os.environ['ROCKJAX_TEST_COMPILE_CACHE'])
+os.environ['JAX_COMPILATION_CACHE_DIR'] = os.environ['ROCKJAX_TEST_COMPILE_CACHE']
 os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0.2'
 
 # The tests of scripts/ import the scripts as modules.
@@ -22,6 +32,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import rockjax  # noqa: E402,F401  (rockjax/environment.py, before JAX starts)
 import jax  # noqa: E402
 import pytest  # noqa: E402
+
+
+def pytest_unconfigure(config):
+  for path in _MADE_HERE:
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope='session', autouse=True)
@@ -36,7 +51,8 @@ def run(tmp_path_factory):
   from rockjax.training import loop
   from helpers import tiny_config
   workdir = str(tmp_path_factory.mktemp('run'))
-  config = tiny_config(num_epochs=3, predict__latency_runs=20, predict__batch_size=16)
+  config = tiny_config(num_epochs=3, predict__latency_runs=20, predict__batch_size=16,
+                       curves=True)
   summary = loop.train_and_evaluate(config, workdir)
   return config, workdir, summary
 

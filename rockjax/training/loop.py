@@ -92,6 +92,7 @@ def _train(config, workdir: str, rt: runtime.Runtime) -> dict:
   feed = (features.FeatureFeed(config, rt, dataset, schedule, ctx.model, workdir)
           if config.features.enabled else feeding.make_feed(config, rt, dataset, schedule))
   monitor = monitoring.Monitor(workdir, enabled=rt.is_main, config=config,
+                               curves=config.curves,
                                curves_every_seconds=config.curves_every_seconds)
   epoch_seconds = []
   with faults.one_line(workdir, loop):  # Ctrl-C, SIGTERM, a full disk: one line

@@ -109,13 +109,14 @@ class Monitor:
   The PNG is redrawn after an epoch when `curves_every_seconds` have passed since it was last
   drawn (since the run started, at first), and on close() if an epoch came after it: at the end
   of the run, and when it stops on an error or a signal. A draw takes 0.2-0.3 s on a CPU core
-  (more on a busy one), more than a whole epoch of a small run.
+  (more on a busy one), more than a whole epoch of a small run. `curves=False` draws none.
   """
 
-  def __init__(self, workdir: str, enabled: bool = True, config=None,
+  def __init__(self, workdir: str, enabled: bool = True, config=None, curves: bool = True,
                curves_every_seconds: float = 0.0, clock=time.monotonic):
     self.workdir = workdir
     self.enabled = enabled
+    self._curves = curves
     self._writer = None
     self._every, self._clock = curves_every_seconds, clock
     self._drawn_at = clock()
@@ -138,6 +139,8 @@ class Monitor:
     if self._writer is not None:
       self._writer.scalars(record['epoch'], {scalar_tag(k): record[k] for k in SCALARS
                                              if record.get(k) is not None})
+    if not self._curves:
+      return
     self._undrawn = (record, records)
     if self._clock() - self._drawn_at >= self._every:
       self._draw()

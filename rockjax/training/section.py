@@ -26,6 +26,7 @@ def defaults() -> dict:
   c.update(_optimiser())
   c['early_stopping_patience'] = 10  # epochs without a val-accuracy gain; 0 disables
   c['log_every_steps'] = 0  # extra within-epoch log lines; 0 means only per-epoch lines
+  c['curves'] = True  # False: no curves.png (metrics.jsonl and TensorBoard have every number)
   c['curves_every_seconds'] = 30.0  # curves.png is redrawn at most this often, and at the end
   c['steps_per_dispatch'] = 1  # train steps per compiled call (lax.scan); raise it on a GPU or TPU
   c['checkpoint_every_epochs'] = 1  # how often the latest state is saved (the best: each gain)

@@ -30,7 +30,7 @@ from rockjax import configlib, fileio, schema
 from rockjax.errors import WorkdirError
 
 # Keys that may change between a run and its resumption in the same workdir.
-RESUMABLE_CHANGES = ('num_epochs', 'log_every_steps', 'curves_every_seconds',
+RESUMABLE_CHANGES = ('num_epochs', 'log_every_steps', 'curves', 'curves_every_seconds',
                      'early_stopping_patience', 'data.dir',
                      'data.cache_dir', 'data.read_workers', 'eval_batch_size', 'num_devices',
                      'eval', 'predict', 'preview', 'distributed', 'data.split_from',

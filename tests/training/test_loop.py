@@ -274,7 +274,7 @@ def test_a_lost_best_epoch_record_does_not_crash_the_resume(tmp_path, monkeypatc
   update = optim.EarlyStopping.update
   monkeypatch.setattr(optim.EarlyStopping, 'update',  # epoch 1 stays the best
                       lambda self, epoch, accuracy: update(self, epoch, 0.9 if epoch == 1 else 0.1))
-  loop.train_and_evaluate(tiny_config(num_epochs=2), str(tmp_path))
+  loop.train_and_evaluate(tiny_config(num_epochs=2, curves=True), str(tmp_path))
   path = tmp_path / 'metrics.jsonl'
   if damage_kind == 'deleted':
     path.unlink()
@@ -283,7 +283,7 @@ def test_a_lost_best_epoch_record_does_not_crash_the_resume(tmp_path, monkeypatc
     path.write_text('\n'.join(['{"cut', lines[1]]) + '\n')
   os.remove(tmp_path / 'curves.png')
   with caplog.at_level('WARNING'):
-    summary = loop.train_and_evaluate(tiny_config(num_epochs=3), str(tmp_path))
+    summary = loop.train_and_evaluate(tiny_config(num_epochs=3, curves=True), str(tmp_path))
   assert summary['epochs'] == 3 and summary['best_epoch'] == 1
   assert summary['best_val_accuracy'] == pytest.approx(0.9)
   assert [r['epoch'] for r in records(tmp_path)] == ([3] if damage_kind == 'deleted' else [2, 3])

@@ -156,6 +156,11 @@ def test_curves_are_drawn_at_most_every_so_often_and_always_at_the_end(tmp_path,
     every_epoch.write_epoch({'epoch': epoch}, [{'epoch': e} for e in range(1, epoch + 1)])
   every_epoch.close()
   assert drawn[2:] == [[1], [1, 2]]
+  off = monitoring.Monitor(str(tmp_path), curves=False, curves_every_seconds=0,
+                           clock=lambda: now[0])
+  off.write_epoch({'epoch': 1}, [{'epoch': 1}])
+  off.close()
+  assert len(drawn) == 4  # config.curves=False: never drawn
 
 
 def test_a_failed_draw_at_close_is_a_warning_that_hides_nothing(tmp_path, monkeypatch, caplog):
